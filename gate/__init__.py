@@ -1,0 +1,1 @@
+"""Gatehouse: security-post system for residential estates."""

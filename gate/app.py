@@ -1,0 +1,60 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, g, request, session
+
+from gate import db_events
+from gate.config import flask_config, load_settings
+from gate.extensions import babel, csrf, db, limiter, login_manager, migrate
+
+MIGRATIONS = str(Path(__file__).parent / "migrations")
+
+
+def select_locale() -> str:
+    """The kiosk speaks Chinese by default; ?lang= or the session may switch to English."""
+    wanted = request.args.get("lang")
+    if wanted in {"zh_CN", "en"}:
+        session["lang"] = wanted
+    return session.get("lang") or g.get("default_locale", "zh_CN")
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app: defaults, then GATE_* env vars, then instance/gate.cfg, then `config`."""
+    overrides = dict(config or {})
+    instance = overrides.pop("GATE_INSTANCE_PATH", None) or os.environ.get("GATE_INSTANCE_PATH")
+    app = Flask("gate", instance_path=str(Path(instance).resolve()) if instance else None,
+                instance_relative_config=True,
+                template_folder=str(Path(__file__).parent.parent / "kiosk_ui" / "templates"),
+                static_folder=str(Path(__file__).parent.parent / "kiosk_ui" / "static"))
+    instance_path = Path(app.instance_path)
+    instance_path.mkdir(parents=True, exist_ok=True)
+    extra = {k: overrides.pop(k) for k in list(overrides) if not k.startswith("GATE_")}
+    settings = load_settings(instance_path, overrides)
+    app.config.update(settings)
+    app.config.update(flask_config(settings, instance_path))
+    app.config.update(extra)
+
+    db_events.install()
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS, render_as_batch=True)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+
+    import gate.models  # noqa: F401  (register tables)
+    from gate.services import shiftbook  # noqa: F401  (append-only guards)
+    from gate.services.auth import install_session_rules
+    from kiosk_ui import register_blueprints
+
+    install_session_rules(app)
+    register_blueprints(app)
+    if not app.debug and not app.testing:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return app

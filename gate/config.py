@@ -1,0 +1,135 @@
+"""Configuration: defaults, then GATE_* environment variables, then the instance file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_SECRET = "dev-only-insecure-secret"
+
+
+class ConfigError(Exception):
+    """A configuration value is missing or malformed; the message names the key."""
+
+
+# key -> (default, parser). Parsers turn environment strings into typed values.
+def _int(value: Any) -> int:
+    return int(value)
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected true/false, got {value!r}")
+
+
+def _str(value: Any) -> str:
+    return str(value)
+
+
+SETTINGS: dict[str, tuple[Any, Any]] = {
+    "GATE_ENV": ("development", _str),
+    "GATE_SECRET_KEY": (DEFAULT_SECRET, _str),
+    "GATE_DATABASE_URL": (None, _str),
+    "GATE_MQTT_URL": (None, _str),
+    "GATE_MQTT_PREFIX": ("gatehouse", _str),
+    "GATE_SITE": ("demo", _str),
+    "GATE_SITE_FILE": (None, _str),
+    "GATE_SIGNING_KEY_PATH": (None, _str),
+    "GATE_ID_HMAC_KEY": (None, _str),
+    "GATE_KIOSK_IDLE_MINUTES": (10, _int),
+    "GATE_LOGIN_MAX_FAILURES": (5, _int),
+    "GATE_LOGIN_LOCK_MINUTES": (15, _int),
+    "GATE_LOGIN_RATE_LIMIT": ("20 per minute", _str),
+    "GATE_DEFAULT_LOCALE": ("zh_CN", _str),
+    "GATE_EQUIPMENT": ("radio,keys,logbook,torch,umbrella", _str),
+    "GATE_TIMEZONE": ("Asia/Shanghai", _str),
+    "GATE_HOST": ("127.0.0.1", _str),
+    "GATE_PORT": (5000, _int),
+}
+
+
+def _validate(values: dict[str, Any]) -> None:
+    """Check the values that would otherwise fail late and obscurely."""
+    url = values.get("GATE_DATABASE_URL")
+    if url and "://" not in url:
+        raise ConfigError(f"GATE_DATABASE_URL is not a database URL: {url!r}")
+    mqtt = values.get("GATE_MQTT_URL")
+    if mqtt:
+        parsed = urlparse(mqtt)
+        if parsed.scheme not in {"mqtt", "mqtts"} or not parsed.hostname:
+            raise ConfigError(
+                f"GATE_MQTT_URL must look like mqtt://user:pw@host:1883, got {mqtt!r}"
+            )
+    for key in ("GATE_SITE", "GATE_MQTT_PREFIX"):
+        text = values[key]
+        if not text or not all(c.isascii() and (c.isalnum() or c in "_-") for c in text):
+            raise ConfigError(f"{key} must be lower-case letters, digits, '_' or '-', got {text!r}")
+        if key == "GATE_SITE" and text != text.lower():
+            raise ConfigError(f"{key} must be lower-case, got {text!r}")
+    for key in ("GATE_KIOSK_IDLE_MINUTES", "GATE_LOGIN_MAX_FAILURES", "GATE_LOGIN_LOCK_MINUTES"):
+        if values[key] <= 0:
+            raise ConfigError(f"{key} must be a positive whole number, got {values[key]!r}")
+    try:
+        ZoneInfo(values["GATE_TIMEZONE"])
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"GATE_TIMEZONE is not a known time zone: {values['GATE_TIMEZONE']!r}") from None
+    if values["GATE_ENV"] not in {"development", "production", "testing"}:
+        raise ConfigError("GATE_ENV must be development, production or testing")
+    if values["GATE_ENV"] == "production" and values["GATE_SECRET_KEY"] == DEFAULT_SECRET:
+        raise ConfigError("GATE_SECRET_KEY must be set to a long random value in production")
+
+
+def load_settings(instance_path: Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Build the settings: defaults, then GATE_* env vars, then instance/gate.cfg, then overrides."""
+    values: dict[str, Any] = {key: default for key, (default, _) in SETTINGS.items()}
+    for key, (_, parse) in SETTINGS.items():
+        if key in os.environ:
+            try:
+                values[key] = parse(os.environ[key])
+            except ValueError as exc:
+                raise ConfigError(f"{key} is malformed: {exc}") from None
+    cfg = instance_path / "gate.cfg"
+    if cfg.exists():
+        namespace: dict[str, Any] = {}
+        try:
+            exec(compile(cfg.read_text("utf-8"), str(cfg), "exec"), namespace)  # noqa: S102
+        except Exception as exc:  # an operator's typo must name the file, not crash obscurely
+            raise ConfigError(f"{cfg} could not be read: {exc}") from None
+        for key, value in namespace.items():
+            if key.startswith("GATE_"):
+                if key not in SETTINGS:
+                    raise ConfigError(f"{cfg}: unknown setting {key}")
+                values[key] = SETTINGS[key][1](value)
+    for key, value in (overrides or {}).items():
+        values[key] = value
+    _validate(values)
+    return values
+
+
+def flask_config(values: dict[str, Any], instance_path: Path) -> dict[str, Any]:
+    """Translate Gatehouse settings into the keys Flask and its extensions read."""
+    db_url = values["GATE_DATABASE_URL"] or f"sqlite:///{instance_path / 'gatehouse.db'}"
+    key_path = values["GATE_SIGNING_KEY_PATH"] or str(instance_path / "shiftbook-signing.key")
+    return {
+        "SECRET_KEY": values["GATE_SECRET_KEY"],
+        "SQLALCHEMY_DATABASE_URI": db_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "GATE_SIGNING_KEY_PATH": key_path,
+        "BABEL_DEFAULT_LOCALE": values["GATE_DEFAULT_LOCALE"],
+        "BABEL_TRANSLATION_DIRECTORIES": str(Path(__file__).parent.parent / "kiosk_ui" / "translations"),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": values["GATE_ENV"] == "production",
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "RATELIMIT_HEADERS_ENABLED": False,
+        "TESTING": values["GATE_ENV"] == "testing",
+    }

@@ -1,0 +1,63 @@
+"""Hash chain of the shift book: canonical JSON and row hashes (pure Python).
+
+row_hash = SHA-256(version ‖ seq ‖ prev_hash ‖ canonical JSON of the entry), with "|" as the
+separator so no two field combinations give the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+GENESIS_HASH = "0" * 64
+CHAIN_VERSION = 1
+
+# The fields of an entry that the hash covers, besides version, seq and prev_hash.
+ENTRY_FIELDS = ("actor_id", "at", "data", "gate_id", "kind", "post_id", "ref_seq", "shift_id", "site")
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys, no whitespace, UTF-8 characters kept (not \\u-escaped)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False)
+
+
+def entry_body(fields: dict[str, Any]) -> str:
+    """Canonical JSON of an entry's hashed fields; `data` must already be a dict."""
+    missing = [name for name in ENTRY_FIELDS if name not in fields]
+    if missing:
+        raise ValueError(f"entry is missing {', '.join(missing)}")
+    return canonical_json({name: fields[name] for name in ENTRY_FIELDS})
+
+
+def row_hash(version: int, seq: int, prev_hash: str, body: str) -> str:
+    """The hex SHA-256 that links an entry to the one before it."""
+    material = f"{version}|{seq}|{prev_hash}|{body}".encode()
+    return hashlib.sha256(material).hexdigest()
+
+
+def record_digest(fields: dict[str, Any]) -> str:
+    """Digest of a record kept outside the chain, so the chain proves it unedited."""
+    return hashlib.sha256(canonical_json(fields).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ChainFault:
+    """The first entry where the chain does not hold, and why."""
+
+    seq: int
+    reason: str
+
+
+def check_link(expected_seq: int, expected_prev: str, seq: int, version: int, prev_hash: str,
+               stored_hash: str, body: str) -> ChainFault | None:
+    """Check one stored entry against the running chain state; None when it holds."""
+    if seq != expected_seq:
+        return ChainFault(expected_seq, f"entry {expected_seq} is missing (next stored is {seq})")
+    if prev_hash != expected_prev:
+        return ChainFault(seq, "prev_hash does not match the previous entry's hash")
+    if row_hash(version, seq, prev_hash, body) != stored_hash:
+        return ChainFault(seq, "content does not match its row_hash (entry was edited)")
+    return None

@@ -1,0 +1,29 @@
+"""Database models. Import from here so Alembic sees every table."""
+
+from gate.models.estate import Building, Device, Gate, Lane, Post, Resident, Site, Unit, Vehicle
+from gate.models.shiftbook import Checkpoint, ShiftBookEntry, ShiftBookHead
+from gate.models.shifts import FollowUp, JournalRecord, PostOrder, PostOrderAck, Shift
+from gate.models.users import ROLES, Role, User
+
+__all__ = [
+    "ROLES",
+    "Building",
+    "Checkpoint",
+    "Device",
+    "FollowUp",
+    "Gate",
+    "JournalRecord",
+    "Lane",
+    "Post",
+    "PostOrder",
+    "PostOrderAck",
+    "Resident",
+    "Role",
+    "Shift",
+    "ShiftBookEntry",
+    "ShiftBookHead",
+    "Site",
+    "Unit",
+    "User",
+    "Vehicle",
+]

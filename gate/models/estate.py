@@ -1,0 +1,133 @@
+"""The estate's topology and people: site, posts, gates, lanes, devices, units, residents."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from gate.extensions import db
+from gate.models.types import UTCDateTime, utcnow
+
+
+class Site(db.Model):
+    """One estate (小区); `code` is the `{site}` level of MQTT topics."""
+
+    __tablename__ = "site"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    is_demo: Mapped[bool] = mapped_column(default=False)
+    posts: Mapped[list[Post]] = relationship(back_populates="site", order_by="Post.id")
+
+
+class Post(db.Model):
+    """A security post (岗亭) where a guard works a shift."""
+
+    __tablename__ = "post"
+    __table_args__ = (UniqueConstraint("site_id", "code"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("site.id"))
+    code: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(120))
+    site: Mapped[Site] = relationship(back_populates="posts")
+    gates: Mapped[list[Gate]] = relationship(back_populates="post", order_by="Gate.id")
+
+
+class Gate(db.Model):
+    """A vehicle or pedestrian gate watched from a post."""
+
+    __tablename__ = "gate"
+    __table_args__ = (UniqueConstraint("site_id", "code"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("site.id"))
+    post_id: Mapped[int | None] = mapped_column(ForeignKey("post.id"))
+    code: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(20))  # vehicle | pedestrian
+    post: Mapped[Post | None] = relationship(back_populates="gates")
+    lanes: Mapped[list[Lane]] = relationship(back_populates="gate", order_by="Lane.id")
+
+
+class Lane(db.Model):
+    """One direction of traffic through a gate, with its devices."""
+
+    __tablename__ = "lane"
+    __table_args__ = (UniqueConstraint("gate_id", "code"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    gate_id: Mapped[int] = mapped_column(ForeignKey("gate.id"))
+    code: Mapped[str] = mapped_column(String(40))
+    direction: Mapped[str] = mapped_column(String(10))  # in | out | both
+    gate: Mapped[Gate] = relationship(back_populates="lanes")
+    devices: Mapped[list[Device]] = relationship(back_populates="lane", order_by="Device.id")
+
+
+DEVICE_KINDS = ("barrier", "camera", "scanner", "idreader")
+
+
+class Device(db.Model):
+    """A barrier, ANPR camera, QR scanner or ID-card reader; `code` is its MQTT `{id}`."""
+
+    __tablename__ = "device"
+    __table_args__ = (UniqueConstraint("site_id", "kind", "code"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("site.id"))
+    lane_id: Mapped[int | None] = mapped_column(ForeignKey("lane.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    code: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(120))
+    profile: Mapped[str] = mapped_column(String(40), default="native")
+    lane: Mapped[Lane | None] = relationship(back_populates="devices")
+
+
+class Building(db.Model):
+    """A building (楼栋) of the estate."""
+
+    __tablename__ = "building"
+    __table_args__ = (UniqueConstraint("site_id", "code"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("site.id"))
+    code: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(80))
+
+
+class Unit(db.Model):
+    """A flat (单元/房号); `code` is building-entrance-room, e.g. 1-1-101."""
+
+    __tablename__ = "unit"
+    __table_args__ = (UniqueConstraint("site_id", "code"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("site.id"))
+    building_id: Mapped[int] = mapped_column(ForeignKey("building.id"))
+    code: Mapped[str] = mapped_column(String(20), index=True)
+    residents: Mapped[list[Resident]] = relationship(back_populates="unit")
+
+
+class Resident(db.Model):
+    """A person living in a unit; may have a portal account."""
+
+    __tablename__ = "resident"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), unique=True)
+    name: Mapped[str] = mapped_column(String(80))
+    phone: Mapped[str | None] = mapped_column(String(20), index=True)
+    is_owner: Mapped[bool] = mapped_column(default=True)
+    unit: Mapped[Unit] = relationship(back_populates="residents")
+    vehicles: Mapped[list[Vehicle]] = relationship(back_populates="resident")
+
+
+class Vehicle(db.Model):
+    """A resident's vehicle; `plate` is stored normalised (gate.domain.plates)."""
+
+    __tablename__ = "vehicle"
+    __table_args__ = (UniqueConstraint("site_id", "plate"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("site.id"))
+    resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id"))
+    plate: Mapped[str] = mapped_column(String(12), index=True)
+    valid_from: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    resident: Mapped[Resident] = relationship(back_populates="vehicles")

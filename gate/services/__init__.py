@@ -1,0 +1,35 @@
+"""Use cases: one function per action; each is one transaction with its shift-book entry."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from gate.extensions import db
+
+
+@contextmanager
+def transaction() -> Iterator[None]:
+    """Commit everything done inside, or nothing: the action and its shift-book entry together."""
+    try:
+        yield
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+
+
+class ActionError(Exception):
+    """An action refused for a reason the user can fix; `code` is stable for the API."""
+
+    def __init__(self, code: str, message: object):
+        # message may be a lazy translation: rendered in the reader's locale when shown.
+        super().__init__(code)
+        self.code = code
+        self._message = message
+
+    @property
+    def message(self) -> str:
+        """The message in the current locale."""
+        return str(self._message)
+
+    def __str__(self) -> str:
+        return self.message

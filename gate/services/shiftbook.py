@@ -1,0 +1,201 @@
+"""Append to, verify and checkpoint the shift book."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from flask import current_app, g
+from sqlalchemy import event, insert, select, update
+from sqlalchemy.orm import Session
+
+from gate.domain.chain import (
+    CHAIN_VERSION,
+    GENESIS_HASH,
+    ChainFault,
+    canonical_json,
+    check_link,
+    entry_body,
+    row_hash,
+)
+from gate.extensions import db
+from gate.models import Checkpoint, ShiftBookEntry, ShiftBookHead
+from gate.services import signing
+
+
+def rfc3339_now() -> str:
+    """Current UTC time as RFC 3339 text with microseconds, the form the chain hashes."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def site_code() -> str:
+    """The site this process serves."""
+    return current_app.config["GATE_SITE"]
+
+
+def rfc3339(moment: datetime) -> str:
+    """A timestamp in the chain's text form."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def ensure_head(site: str) -> None:
+    """Create the site's chain head (genesis) if it does not exist yet; call within a transaction."""
+    if db.session.get(ShiftBookHead, site) is None:
+        db.session.add(ShiftBookHead(site=site, seq=0, row_hash=GENESIS_HASH))
+        db.session.flush()
+
+
+def append(kind: str, data: dict[str, Any] | None = None, *, actor_id: int | None = None,
+           post_id: int | None = None, gate_id: int | None = None, shift_id: int | None = None,
+           ref_seq: int | None = None, site: str | None = None,
+           at: str | None = None) -> ShiftBookEntry:
+    """Add an entry inside the caller's transaction; the caller commits action and entry together.
+
+    `at` is only for importing history (the demo day, a paper log); live actions use now.
+
+    Taking the head row with an UPDATE first makes concurrent appenders queue on its lock
+    (PostgreSQL row lock, SQLite write lock), so the chain stays gap-free and unforked.
+    """
+    site = site or site_code()
+    if actor_id is None:
+        actor_id = getattr(g, "actor_id", None)
+    bumped = db.session.execute(
+        update(ShiftBookHead).where(ShiftBookHead.site == site)
+        .values(seq=ShiftBookHead.seq + 1)
+        .returning(ShiftBookHead.seq, ShiftBookHead.row_hash)
+    ).one_or_none()
+    if bumped is None:
+        raise RuntimeError(f"site {site!r} has no shift book yet; load it with 'gate demo' "
+                           "or create the site first")
+    seq, prev = bumped
+    payload = dict(data or {})
+    fields = {"actor_id": actor_id, "at": at or rfc3339_now(), "data": payload, "gate_id": gate_id,
+              "kind": kind, "post_id": post_id, "ref_seq": ref_seq, "shift_id": shift_id,
+              "site": site}
+    digest = row_hash(CHAIN_VERSION, seq, prev, entry_body(fields))
+    values = dict(fields, data=canonical_json(payload), seq=seq, version=CHAIN_VERSION,
+                  prev_hash=prev, row_hash=digest)
+    entry_id = db.session.execute(insert(ShiftBookEntry).values(**values)
+                                  .returning(ShiftBookEntry.id)).scalar_one()
+    db.session.execute(update(ShiftBookHead).where(ShiftBookHead.site == site)
+                       .values(row_hash=digest))
+    return db.session.get(ShiftBookEntry, entry_id)
+
+
+def body_of(entry: ShiftBookEntry) -> str:
+    """Rebuild the canonical body from the stored columns (so any edited column shows)."""
+    return entry_body({"actor_id": entry.actor_id, "at": entry.at, "data": json.loads(entry.data),
+                       "gate_id": entry.gate_id, "kind": entry.kind, "post_id": entry.post_id,
+                       "ref_seq": entry.ref_seq, "shift_id": entry.shift_id, "site": entry.site})
+
+
+@dataclass
+class VerifyResult:
+    """Outcome of a full verification."""
+
+    count: int
+    head: str
+    fault: ChainFault | None
+
+    @property
+    def ok(self) -> bool:
+        """True when every entry and checkpoint holds."""
+        return self.fault is None
+
+    def line(self) -> str:
+        """The one line `gate audit verify` prints."""
+        if self.ok:
+            return f"OK {self.count} entries, head {self.head}"
+        return f"BAD seq {self.fault.seq}: {self.fault.reason}"
+
+
+def verify(site: str | None = None, key_path: Path | None = None) -> VerifyResult:
+    """Recompute every hash, then check the head row and each signed checkpoint."""
+    site = site or site_code()
+    expected_seq, prev, count = 1, GENESIS_HASH, 0
+    stmt = (select(ShiftBookEntry).where(ShiftBookEntry.site == site)
+            .order_by(ShiftBookEntry.seq).execution_options(yield_per=2000))
+    hashes: dict[int, str] = {}
+    for entry in db.session.scalars(stmt):
+        try:
+            body = body_of(entry)
+        except (ValueError, TypeError) as exc:
+            return VerifyResult(count, prev, ChainFault(entry.seq, f"unreadable entry: {exc}"))
+        fault = check_link(expected_seq, prev, entry.seq, entry.version, entry.prev_hash,
+                           entry.row_hash, body)
+        if fault:
+            return VerifyResult(count, prev, fault)
+        prev, expected_seq, count = entry.row_hash, expected_seq + 1, count + 1
+        hashes[entry.seq] = entry.row_hash
+    head = db.session.get(ShiftBookHead, site)
+    if head is not None and (head.seq != count or head.row_hash != prev):
+        return VerifyResult(count, prev, ChainFault(
+            count + 1 if head.seq > count else head.seq,
+            f"chain ends at seq {count} but the head says {head.seq}: entries were removed"))
+    fault = _verify_checkpoints(site, hashes, key_path)
+    return VerifyResult(count, prev, fault)
+
+
+def _verify_checkpoints(site: str, hashes: dict[int, str], key_path: Path | None) -> ChainFault | None:
+    checkpoints = db.session.scalars(select(Checkpoint).where(Checkpoint.site == site)
+                                     .order_by(Checkpoint.seq)).all()
+    if not checkpoints:
+        return None
+    path = key_path or Path(current_app.config["GATE_SIGNING_KEY_PATH"])
+    public = signing.load_public_key(path)
+    if public is None:
+        return ChainFault(checkpoints[0].seq,
+                          f"no public key at {signing.public_path(path)} to check checkpoints")
+    kid = signing.key_id(public)
+    for cp in checkpoints:
+        if hashes.get(cp.seq) != cp.row_hash:
+            return ChainFault(cp.seq, "entry differs from the signed checkpoint (chain was rewritten)")
+        if cp.key_id != kid:
+            return ChainFault(cp.seq, f"checkpoint signed by unknown key {cp.key_id}")
+        message = signing.checkpoint_message(site, cp.seq, cp.row_hash, cp.signed_at)
+        if not signing.verify_signature(public, cp.signature, message):
+            return ChainFault(cp.seq, "checkpoint signature is invalid")
+    return None
+
+
+def checkpoint(reason: str, site: str | None = None) -> Checkpoint | None:
+    """Sign the current head inside the caller's transaction; None if the book is empty."""
+    site = site or site_code()
+    head = db.session.get(ShiftBookHead, site)
+    if head is None or head.seq == 0:
+        return None
+    key = signing.load_or_create_key(Path(current_app.config["GATE_SIGNING_KEY_PATH"]))
+    signed_at = rfc3339_now()
+    message = signing.checkpoint_message(site, head.seq, head.row_hash, signed_at)
+    cp = Checkpoint(site=site, seq=head.seq, row_hash=head.row_hash, signed_at=signed_at,
+                    key_id=signing.key_id(key.public_key()), signature=key.sign(message).hex(),
+                    reason=reason)
+    db.session.add(cp)
+    db.session.flush()
+    return cp
+
+
+class AppendOnlyError(RuntimeError):
+    """Raised when code tries to change or delete a shift-book entry."""
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_changes(session: Session, flush_context, instances) -> None:
+    """No code path may update or delete an entry: corrections are new entries."""
+    for obj in list(session.dirty) + list(session.deleted):
+        if isinstance(obj, ShiftBookEntry | Checkpoint) and (
+            obj in session.deleted or session.is_modified(obj)
+        ):
+            raise AppendOnlyError("the shift book is append-only; add a correction entry instead")
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _refuse_bulk_changes(state) -> None:
+    """Bulk UPDATE/DELETE through the session cannot touch the shift book either."""
+    if state.is_update or state.is_delete:
+        table = getattr(state.statement, "table", None)
+        if table is not None and table.name in {"shift_book_entry", "shift_book_checkpoint"}:
+            raise AppendOnlyError("the shift book is append-only; add a correction entry instead")

@@ -1,0 +1,58 @@
+"""Web entry points: kiosk, login, supervisor console, service desk, resident portal, admin."""
+
+from __future__ import annotations
+
+from flask import Flask, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+
+from gate.services.auth import public
+
+
+def wants_json() -> bool:
+    """True for API clients, which get JSON errors with a code instead of pages."""
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+
+def register_blueprints(app: Flask) -> None:
+    """Attach every blueprint and the shared error pages."""
+    from kiosk_ui import admin, auth, console, desk, helpers, kiosk, portal
+
+    helpers.install(app)
+    for module in (auth, kiosk, console, desk, portal, admin):
+        app.register_blueprint(module.bp)
+
+    @app.get("/healthz")
+    @public
+    def healthz():
+        return jsonify(status="ok")
+
+    @app.get("/")
+    @public
+    def index():
+        return redirect(url_for("auth.login"))
+
+    def error_page(status: int, code: str, message: str):
+        if wants_json():
+            return jsonify(error={"code": code, "message": message}), status
+        return render_template("error.html", status=status, message=message), status
+
+    @app.errorhandler(403)
+    def forbidden(_exc):
+        return error_page(403, "forbidden", _("Your account cannot open this page. "
+                                              "Go back, or log in with an account that can."))
+
+    @app.errorhandler(404)
+    def not_found(_exc):
+        return error_page(404, "not_found", _("This page does not exist. Go back to the start page."))
+
+    @app.errorhandler(429)
+    def too_many(_exc):
+        return error_page(429, "rate_limited", _("Too many attempts. Wait a minute, then try again."))
+
+    @app.errorhandler(CSRFError)
+    def csrf_failed(_exc):
+        if wants_json():
+            return error_page(400, "csrf", _("The form expired. Reload the page and try again."))
+        flash(_("The form expired. Please try again."), "warning")
+        return redirect(request.referrer or url_for("auth.login"))

@@ -1,0 +1,31 @@
+"""The polite scripts (话术) from the staff rules, shown on the kiosk's banner.
+
+English source strings; the zh_CN catalogue holds the rules' exact Chinese wording.
+"""
+
+from flask_babel import lazy_gettext as _l
+
+SCRIPTS = {
+    # 篇3 §三 基本礼貌用语
+    "greeting": _l("Hello! How can I help you?"),
+    # 篇3 §六.2, §六.4 接听电话
+    "phone_answer": _l("Hello, security post."),
+    "phone_close": _l("Thank you, goodbye!"),
+    "phone_dialect": _l("Sorry, could you speak Mandarin, please?"),
+    # 篇3 §十 保安员检查
+    "inspection": _l("Knock or ring 1-3 times; salute, greet, and state your unit and purpose."),
+    # 篇3 §五.17, §十三.2 投诉咨询
+    "complaint": _l("Tell me frankly what the trouble is; I hope I can help you."),
+    "complaint_forward": _l("For complaints, please go to the Owner Service Centre; "
+                            "we will pass it on for you."),
+    # 篇3 §五.13, §十三 当值时
+    "patrol": _l("Sorry to disturb you."),
+    "handover": _l("Count the equipment together before you both sign: whoever signs "
+                   "without checking owns the shortage."),
+    "orders": _l("Read every post order before starting your shift."),
+}
+
+
+def script(key: str) -> str:
+    """The script text for a banner, in the current locale."""
+    return str(SCRIPTS[key])
