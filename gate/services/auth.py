@@ -30,6 +30,13 @@ _DUMMY = _hasher.hash("no-such-account")
 PIN_RE = re.compile(r"^\d{6}$")
 
 
+def use_hasher(hasher: PasswordHasher) -> None:
+    """Swap the argon2 parameters (tests use a cheap profile; production keeps the default)."""
+    global _hasher, _DUMMY
+    _hasher = hasher
+    _DUMMY = hasher.hash("no-such-account")
+
+
 def hash_secret(secret: str) -> str:
     """Hash a password or PIN with argon2id."""
     return _hasher.hash(secret)
