@@ -49,12 +49,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     babel.init_app(app, locale_selector=select_locale)
 
     import gate.models  # noqa: F401  (register tables)
+    from gate.commands import COMMANDS
     from gate.services import shiftbook  # noqa: F401  (append-only guards)
     from gate.services.auth import install_session_rules
     from kiosk_ui import register_blueprints
 
     install_session_rules(app)
     register_blueprints(app)
+    for command in COMMANDS:
+        app.cli.add_command(command)
     if not app.debug and not app.testing:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     return app

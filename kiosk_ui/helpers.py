@@ -6,6 +6,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
 from gate.models.types import utcnow
@@ -50,6 +51,6 @@ def install(app: Flask) -> None:
     """Register the filters and globals with Jinja."""
     app.jinja_env.filters.update(localtime=localtime, entrytime=entrytime, mask_phone=mask_phone)
     app.jinja_env.globals.update(
-        script=script, now=utcnow,
+        script=script, now=utcnow, get_locale=get_locale,
         equipment_label=lambda key: str(EQUIPMENT.get(key, key)),
         role_label=lambda role: str(ROLE_LABELS.get(role, role)))

@@ -115,21 +115,15 @@ class VerifyResult:
 def verify(site: str | None = None, key_path: Path | None = None) -> VerifyResult:
     """Recompute every hash, then check the head row and each signed checkpoint."""
     site = site or site_code()
-    expected_seq, prev, count = 1, GENESIS_HASH, 0
     stmt = (select(ShiftBookEntry).where(ShiftBookEntry.site == site)
             .order_by(ShiftBookEntry.seq).execution_options(yield_per=2000))
-    hashes: dict[int, str] = {}
-    for entry in db.session.scalars(stmt):
-        try:
-            body = body_of(entry)
-        except (ValueError, TypeError) as exc:
-            return VerifyResult(count, prev, ChainFault(entry.seq, f"unreadable entry: {exc}"))
-        fault = check_link(expected_seq, prev, entry.seq, entry.version, entry.prev_hash,
-                           entry.row_hash, body)
-        if fault:
-            return VerifyResult(count, prev, fault)
-        prev, expected_seq, count = entry.row_hash, expected_seq + 1, count + 1
-        hashes[entry.seq] = entry.row_hash
+    rows = db.session.scalars(stmt)
+    try:
+        count, prev, hashes, fault = _walk(rows)
+    finally:
+        rows.close()  # a server-side cursor left open after an early stop would leak
+    if fault:
+        return VerifyResult(count, prev, fault)
     head = db.session.get(ShiftBookHead, site)
     if head is not None and (head.seq != count or head.row_hash != prev):
         return VerifyResult(count, prev, ChainFault(
@@ -137,6 +131,24 @@ def verify(site: str | None = None, key_path: Path | None = None) -> VerifyResul
             f"chain ends at seq {count} but the head says {head.seq}: entries were removed"))
     fault = _verify_checkpoints(site, hashes, key_path)
     return VerifyResult(count, prev, fault)
+
+
+def _walk(rows) -> tuple[int, str, dict[int, str], ChainFault | None]:
+    """Follow the chain from genesis; stop at the first entry that does not hold."""
+    expected_seq, prev, count = 1, GENESIS_HASH, 0
+    hashes: dict[int, str] = {}
+    for entry in rows:
+        try:
+            body = body_of(entry)
+        except (ValueError, TypeError) as exc:
+            return count, prev, hashes, ChainFault(entry.seq, f"unreadable entry: {exc}")
+        fault = check_link(expected_seq, prev, entry.seq, entry.version, entry.prev_hash,
+                           entry.row_hash, body)
+        if fault:
+            return count, prev, hashes, fault
+        prev, expected_seq, count = entry.row_hash, expected_seq + 1, count + 1
+        hashes[entry.seq] = entry.row_hash
+    return count, prev, hashes, None
 
 
 def _verify_checkpoints(site: str, hashes: dict[int, str], key_path: Path | None) -> ChainFault | None:

@@ -1,0 +1,145 @@
+"""Operator commands; create_app() attaches them to app.cli, and `gate` runs them."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from flask_babel import force_locale
+
+from gate.services import ActionError, transaction
+
+
+def bilingual(message: object) -> str:
+    """Render a (lazy) message in English and Chinese for the terminal."""
+    with force_locale("en"):
+        en = str(message)
+    with force_locale("zh_CN"):
+        zh = str(message)
+    return en if en == zh else f"{en} / {zh}"
+
+
+def reports_action_errors(command: Callable) -> Callable:
+    """Turn a refused action into one bilingual sentence and exit status 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except ActionError as exc:
+            raise click.ClickException(bilingual(exc._message)) from None
+
+    return wrapper
+
+
+@click.command("demo")
+@with_appcontext
+def demo_cmd() -> None:
+    """Load the demo estate (site 'demo', its devices, logins and a day of activity)."""
+    from gate.services import demo
+
+    if current_app.config["GATE_ENV"] == "production":
+        raise click.ClickException(
+            "the demo estate cannot be loaded in production / 生产环境不能加载演示数据")
+    if current_app.config["GATE_SITE"] != demo.DEMO_SITE:
+        raise click.ClickException("set GATE_SITE=demo to load the demo estate / 请设置 GATE_SITE=demo")
+    if demo.load():
+        click.echo("Demo estate loaded / 演示小区已加载.")
+    else:
+        click.echo("Demo estate already loaded / 演示小区已存在, nothing changed.")
+
+
+@click.group("user")
+def user_group() -> None:
+    """Manage accounts."""
+
+
+@user_group.command("add")
+@click.option("--role", required=True, type=click.Choice(["guard", "supervisor", "service_desk",
+                                                          "resident", "admin"]))
+@click.option("--username", required=True)
+@click.option("--name", "display_name", required=True, help="Name shown on screens.")
+@click.option("--staff-no", help="Guards: staff number on the badge.")
+@click.option("--phone", help="Mobile number (residents log in with it).")
+@click.option("--pin", help="Guards: 6-digit PIN (prompted if omitted).")
+@click.option("--password", help="Others: password (prompted if omitted).")
+@with_appcontext
+@reports_action_errors
+def user_add(role, username, display_name, staff_no, phone, pin, password) -> None:
+    """Add an account to this site."""
+    from gate.services.sites import current_site
+    from gate.services.users import add_user
+
+    site = current_site()
+    if site is None:
+        raise click.ClickException(f"site {current_app.config['GATE_SITE']!r} is not set up; run "
+                                   "'gate demo' or create the site first")
+    if role == "guard" and pin is None:
+        pin = click.prompt("PIN", hide_input=True, confirmation_prompt=True)
+    if role != "guard" and password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with transaction():
+        user = add_user(site, role=role, username=username, display_name=display_name,
+                        staff_no=staff_no, phone=phone, pin=pin if role == "guard" else None,
+                        password=password if role != "guard" else None)
+    click.echo(f"Added {role} {user.username} (id {user.id}).")
+
+
+@click.group("audit")
+def audit_group() -> None:
+    """Prove the shift book was not edited."""
+
+
+@audit_group.command("verify")
+@click.option("--site", help="Site code (default: GATE_SITE).")
+@with_appcontext
+def audit_verify(site: str | None) -> None:
+    """Recompute the hash chain and checkpoints; exit 1 at the first bad entry."""
+    from gate.services import shiftbook
+
+    result = shiftbook.verify(site)
+    click.echo(result.line())
+    if not result.ok:
+        sys.exit(1)
+
+
+@audit_group.command("checkpoint")
+@with_appcontext
+def audit_checkpoint() -> None:
+    """Sign the current head of the shift book with the site's Ed25519 key."""
+    from gate.services import shiftbook
+
+    with transaction():
+        cp = shiftbook.checkpoint("manual")
+    if cp is None:
+        raise click.ClickException("the shift book is empty; nothing to sign / 值班日志为空")
+    click.echo(f"Signed seq {cp.seq}, head {cp.row_hash}, key {cp.key_id}.")
+
+
+@click.command("web")
+@click.option("--host", default=None, help="Address to listen on (default GATE_HOST).")
+@click.option("--port", default=None, type=int, help="Port (default GATE_PORT).")
+@with_appcontext
+def web_cmd(host: str | None, port: int | None) -> None:
+    """Serve the web app only (development server; use gunicorn in production)."""
+    from gate.runner import serve_web
+
+    serve_web(current_app._get_current_object(), host, port)
+
+
+@click.command("run")
+@click.option("--host", default=None, help="Address to listen on (default GATE_HOST).")
+@click.option("--port", default=None, type=int, help="Port (default GATE_PORT).")
+@with_appcontext
+def run_cmd(host: str | None, port: int | None) -> None:
+    """Run everything: web app, plus an embedded broker and simulated devices if GATE_MQTT_URL is unset."""
+    from gate.runner import run_all
+
+    run_all(current_app._get_current_object(), host, port)
+
+
+COMMANDS = [demo_cmd, user_group, audit_group, web_cmd, run_cmd]
