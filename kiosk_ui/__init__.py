@@ -55,4 +55,5 @@ def register_blueprints(app: Flask) -> None:
         if wants_json():
             return error_page(400, "csrf", _("The form expired. Reload the page and try again."))
         flash(_("The form expired. Please try again."), "warning")
-        return redirect(request.referrer or url_for("auth.login"))
+        back = request.path if request.endpoint in {"auth.login", "auth.kiosk_login"} else None
+        return redirect(request.referrer or back or url_for("index"))

@@ -45,9 +45,8 @@ def active_orders(post: Post) -> list[PostOrder]:
 
 def unread_orders(user: User, post: Post) -> list[PostOrder]:
     """Active orders the guard has not acknowledged at their current revision."""
-    acked = set(db.session.execute(
-        select(PostOrderAck.order_id, PostOrderAck.revision).where(PostOrderAck.user_id == user.id)
-    ).tuples())
+    acked = {(order_id, revision) for order_id, revision in db.session.execute(
+        select(PostOrderAck.order_id, PostOrderAck.revision).where(PostOrderAck.user_id == user.id))}
     return [o for o in active_orders(post) if (o.id, o.revision) not in acked]
 
 
