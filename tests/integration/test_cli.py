@@ -1,0 +1,136 @@
+"""The `gate` command: one clear sentence and a non-zero exit on every error, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+GATE = [sys.executable, "-m", "gate.cli"]
+
+
+def run_gate(*args: str, env: dict | None = None, input: str | None = None):
+    """Run the real command line in a subprocess, as an operator would."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("GATE_")}
+    full_env.update(env or {})
+    return subprocess.run([*GATE, *args], capture_output=True, text=True, env=full_env,
+                          input=input, timeout=60)
+
+
+@pytest.fixture
+def gate_env(database_url, tmp_path, signing_key) -> dict:
+    """Environment pointing the CLI at this test's demo database."""
+    return {"GATE_DATABASE_URL": database_url, "GATE_INSTANCE_PATH": str(tmp_path / "inst"),
+            "GATE_SIGNING_KEY_PATH": str(signing_key), "GATE_SITE": "demo"}
+
+
+def assert_one_sentence_error(result, *needles: str) -> None:
+    """Non-zero exit, no traceback, the message names the problem."""
+    assert result.returncode != 0, result.stdout
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.strip().startswith("error:"), result.stderr
+    for needle in needles:
+        assert needle in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("command", [
+    [], ["db"], ["db", "upgrade"], ["demo"], ["user"], ["user", "add"], ["audit"],
+    ["audit", "verify"], ["audit", "checkpoint"], ["web"], ["run"],
+])
+def test_every_command_has_help(tmp_path, command):
+    """Protects operators: every command explains itself with --help."""
+    result = run_gate(*command, "--help", env={"GATE_INSTANCE_PATH": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert "Usage:" in result.stdout
+
+
+def test_verify_ok_line(gate_env):
+    """Protects the documented output of `gate audit verify` on an intact book."""
+    result = run_gate("audit", "verify", env=gate_env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("OK ") and " entries, head " in result.stdout
+
+
+def test_upgrade_twice_is_harmless(gate_env):
+    """Protects re-running setup: a second `gate db upgrade` changes nothing and succeeds."""
+    for _ in range(2):
+        result = run_gate("db", "upgrade", env=gate_env)
+        assert result.returncode == 0, result.stderr
+
+
+def test_demo_twice_is_idempotent(gate_env):
+    """Protects `gate demo`: loading again reports it is there and adds nothing."""
+    before = run_gate("audit", "verify", env=gate_env).stdout
+    result = run_gate("demo", env=gate_env)
+    assert result.returncode == 0 and "already" in result.stdout
+    assert run_gate("audit", "verify", env=gate_env).stdout == before
+
+
+def test_user_add_and_duplicate(gate_env):
+    """Protects accounts: a duplicate username is refused in English and Chinese, exit 1."""
+    args = ["user", "add", "--role", "guard", "--username", "guard2001", "--name", "赵保安",
+            "--staff-no", "2001", "--pin", "246810"]
+    result = run_gate(*args, env=gate_env)
+    assert result.returncode == 0, result.stderr
+    result = run_gate(*args, env=gate_env)
+    assert_one_sentence_error(result, "already exists", "已有账号")
+
+
+def test_user_add_bad_pin(gate_env):
+    """Protects guard PINs: anything but 6 digits is refused before anything is stored."""
+    result = run_gate("user", "add", "--role", "guard", "--username", "g3", "--name", "x",
+                      "--staff-no", "3001", "--pin", "12ab", env=gate_env)
+    assert_one_sentence_error(result, "6-digit")
+
+
+@pytest.mark.parametrize("key, value, needle", [
+    ("GATE_KIOSK_IDLE_MINUTES", "ten", "GATE_KIOSK_IDLE_MINUTES"),
+    ("GATE_KIOSK_IDLE_MINUTES", "0", "GATE_KIOSK_IDLE_MINUTES"),
+    ("GATE_MQTT_URL", "http://broker", "GATE_MQTT_URL"),
+    ("GATE_DATABASE_URL", "gatehouse.db", "GATE_DATABASE_URL"),
+    ("GATE_SITE", "Demo Estate", "GATE_SITE"),
+    ("GATE_TIMEZONE", "Mars/Olympus", "GATE_TIMEZONE"),
+])
+def test_bad_config_names_the_key(tmp_path, key, value, needle):
+    """Protects start-up: a malformed setting is named in one sentence, exit non-zero."""
+    result = run_gate("audit", "verify", env={"GATE_INSTANCE_PATH": str(tmp_path), key: value})
+    assert_one_sentence_error(result, needle)
+
+
+def test_production_refuses_default_secret(tmp_path):
+    """Protects production: the built-in development secret key is refused."""
+    result = run_gate("audit", "verify", env={"GATE_INSTANCE_PATH": str(tmp_path),
+                                              "GATE_ENV": "production"})
+    assert_one_sentence_error(result, "GATE_SECRET_KEY")
+
+
+def test_instance_file_is_read_and_checked(tmp_path):
+    """Protects the instance config file: unknown settings are named, not ignored."""
+    (tmp_path / "gate.cfg").write_text('GATE_SITE = "demo"\nGATE_SITEE = "typo"\n', "utf-8")
+    result = run_gate("audit", "verify", env={"GATE_INSTANCE_PATH": str(tmp_path)})
+    assert_one_sentence_error(result, "GATE_SITEE")
+
+
+def test_database_down(tmp_path):
+    """Protects start-up against a database that is not there: one sentence, exit 1."""
+    result = run_gate("audit", "verify", env={
+        "GATE_INSTANCE_PATH": str(tmp_path),
+        "GATE_DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:1/nothing"})
+    assert_one_sentence_error(result, "GATE_DATABASE_URL")
+
+
+def test_database_not_migrated(tmp_path):
+    """Protects first runs: an empty database says to run `gate db upgrade`."""
+    result = run_gate("audit", "verify", env={
+        "GATE_INSTANCE_PATH": str(tmp_path),
+        "GATE_DATABASE_URL": f"sqlite:///{Path(tmp_path) / 'empty.db'}"})
+    assert_one_sentence_error(result, "gate db upgrade")
+
+
+def test_demo_refused_for_other_site(gate_env):
+    """Protects real estates: demo logins cannot be loaded into a non-demo site."""
+    result = run_gate("demo", env=dict(gate_env, GATE_SITE="riverside"))
+    assert_one_sentence_error(result, "GATE_SITE=demo")

@@ -1,0 +1,296 @@
+"""Pytest plugin that gives tests a real Mosquitto broker on a free port.
+
+Load it from ``tests/conftest.py`` with ``pytest_plugins = ["tests.plugins.mosquitto"]``
+(or ``pytest -p tests.plugins.mosquitto``). It provides:
+
+* ``MosquittoServer`` - one broker process listening on 127.0.0.1 with a generated config
+  in its own directory. It persists its state there, so ``restart()`` keeps the sessions
+  and queued QoS 1 messages of clients that connected with ``clean_session=False``.
+* ``mosquitto`` - a session-scoped fixture with one running broker shared by all tests.
+  Tests must not stop it; tests that stop or restart the broker use ``fresh_mosquitto``.
+* ``fresh_mosquitto`` - a function-scoped fixture with a new broker for one test.
+
+When the mosquitto binary is missing the fixtures skip the test on a developer machine
+and fail it on CI (env ``CI`` set), where a missing service is a broken environment.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+
+import pytest
+
+DEFAULT_BINARY = "/usr/sbin/mosquitto"
+HOST = "127.0.0.1"
+START_TIMEOUT = 10.0
+STOP_TIMEOUT = 10.0
+# How often the start-up loop re-checks the port; it waits on the process, not a sleep.
+POLL_INTERVAL = 0.05
+# A free port is picked by binding to port 0 and closing the socket, so another process
+# may grab it before mosquitto binds. Retry with a new port only for that first start.
+PORT_ATTEMPTS = 3
+
+
+class MosquittoError(RuntimeError):
+    """The broker could not be started or stopped."""
+
+
+def find_mosquitto() -> str | None:
+    """Return the mosquitto binary: Debian's /usr/sbin/mosquitto, else the one on PATH."""
+    if os.access(DEFAULT_BINARY, os.X_OK):
+        return DEFAULT_BINARY
+    return shutil.which("mosquitto")
+
+
+def on_ci() -> bool:
+    """True when the environment variable CI says we run on a CI machine."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+class MosquittoServer:
+    """A Mosquitto broker process bound to 127.0.0.1 on a free port.
+
+    All files (config, persistence database, log) live in ``workdir``; it is created when
+    missing and is kept after ``stop()`` so that ``start()`` resumes the persisted state.
+    The port is picked on the first successful start and kept for later restarts, so
+    clients configured with ``url`` can reconnect.
+    """
+
+    host = HOST
+
+    def __init__(
+        self,
+        workdir: str | os.PathLike[str] | None = None,
+        *,
+        binary: str | None = None,
+        port: int | None = None,
+    ) -> None:
+        found = binary or find_mosquitto()
+        if found is None:
+            raise MosquittoError(
+                "The mosquitto binary was not found; install the 'mosquitto' package."
+            )
+        self.binary = found
+        if workdir is None:
+            workdir = tempfile.mkdtemp(prefix="mosquitto-")
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = port or 0
+        self._port_fixed = port is not None
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    # -- paths and addresses -------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+    @property
+    def config_path(self) -> Path:
+        return self.workdir / "mosquitto.conf"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "mosquitto.log"
+
+    @property
+    def output_path(self) -> Path:
+        """Where the process's stdout/stderr go (errors before the log file is open)."""
+        return self.workdir / "mosquitto.out"
+
+    @property
+    def persistence_dir(self) -> Path:
+        return self.workdir / "data"
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self.running and self._proc is not None else None
+
+    def log_text(self) -> str:
+        """The broker log, followed by anything the process wrote to stdout/stderr."""
+        parts = []
+        for path in (self.log_path, self.output_path):
+            if path.exists():
+                text = path.read_text(encoding="utf-8", errors="replace")
+                if text.strip():
+                    parts.append(text)
+        return "\n".join(parts)
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def _write_config(self) -> None:
+        self.persistence_dir.mkdir(exist_ok=True)
+        lines = [
+            "# Generated by tests/plugins/mosquitto.py for one test broker.",
+            f"listener {self.port} {self.host}",
+            "allow_anonymous true",
+            "persistence true",
+            # persistence_location is used as a plain prefix, so it needs the trailing slash.
+            f"persistence_location {self.persistence_dir}/",
+            "persistence_file mosquitto.db",
+            f"log_dest file {self.log_path}",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            "log_type information",
+            "connection_messages true",
+        ]
+        if os.geteuid() == 0:
+            # Run as root (containers, CI): mosquitto would otherwise drop to the
+            # 'mosquitto' user, which cannot write to the root-owned pytest tmp dir.
+            lines.append(f"user {pwd.getpwuid(0).pw_name}")
+        self.config_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    def start(self) -> MosquittoServer:
+        """Start the broker and wait until its port accepts TCP connections."""
+        if self.running:
+            return self
+        attempts = 1 if self._port_fixed else PORT_ATTEMPTS
+        for attempt in range(1, attempts + 1):
+            if not self.port:
+                self.port = _free_port()
+            self._write_config()
+            with open(self.output_path, "ab") as output:
+                self._proc = subprocess.Popen(
+                    [self.binary, "-c", str(self.config_path)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    cwd=self.workdir,
+                )
+            if self._wait_until_ready():
+                self._port_fixed = True
+                return self
+            exit_code = self._proc.returncode
+            self._proc = None
+            if attempt < attempts:
+                self.port = 0  # most likely lost the race for the port; pick another one
+                continue
+            raise MosquittoError(
+                f"mosquitto exited with code {exit_code} during start-up on port {self.port}.\n"
+                f"--- {self.workdir} ---\n{self.log_text()}"
+            )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _wait_until_ready(self) -> bool:
+        """Poll the port until it accepts; False if the process exited, error on timeout."""
+        assert self._proc is not None
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if self._proc.poll() is not None:
+                return False
+            try:
+                with socket.create_connection((self.host, self.port), timeout=POLL_INTERVAL * 4):
+                    pass
+            except OSError:
+                pass
+            else:
+                # Something answered; make sure it is our broker, not a port thief.
+                return self._proc.poll() is None
+            if time.monotonic() >= deadline:
+                self._kill()
+                raise MosquittoError(
+                    f"mosquitto did not accept connections on {self.host}:{self.port} "
+                    f"within {START_TIMEOUT:.0f} s.\n--- {self.workdir} ---\n{self.log_text()}"
+                )
+            try:
+                self._proc.wait(timeout=POLL_INTERVAL)
+            except subprocess.TimeoutExpired:
+                pass
+
+    def _kill(self) -> None:
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait()
+            self._proc = None
+
+    def stop(self) -> None:
+        """Stop the broker gracefully (SIGTERM), so it writes its persistence database."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                raise MosquittoError(
+                    f"mosquitto did not stop within {STOP_TIMEOUT:.0f} s of SIGTERM and was "
+                    f"killed; its persisted state may be stale.\n{self.log_text()}"
+                ) from None
+
+    def restart(self) -> MosquittoServer:
+        """Stop and start again on the same port, keeping the persisted sessions."""
+        self.stop()
+        return self.start()
+
+    def __enter__(self) -> MosquittoServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"<MosquittoServer {self.url} {state} workdir={self.workdir}>"
+
+
+def _require_binary() -> str:
+    binary = find_mosquitto()
+    if binary is None:
+        if on_ci():
+            pytest.fail(
+                "mosquitto is not installed, and on CI a missing service is a failure: "
+                "install the Debian package 'mosquitto'.",
+                pytrace=False,
+            )
+        pytest.skip("mosquitto not installed")
+    return binary
+
+
+@pytest.fixture(scope="session")
+def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MosquittoServer]:
+    """One broker shared by the whole session; do not stop or restart it in a test."""
+    server = MosquittoServer(tmp_path_factory.mktemp("mosquitto"), binary=_require_binary())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def fresh_mosquitto(tmp_path: Path) -> Iterator[MosquittoServer]:
+    """A new broker for one test, which may stop, start or restart it freely."""
+    server = MosquittoServer(tmp_path / "mosquitto", binary=_require_binary())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
