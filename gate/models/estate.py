@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
+from gate.domain.plates import normalize_plate
+from gate.domain.units import normalize_phone, normalize_unit_code
 from gate.extensions import db
 from gate.models.types import UTCDateTime, utcnow
 
@@ -103,6 +105,10 @@ class Unit(db.Model):
     code: Mapped[str] = mapped_column(String(20), index=True)
     residents: Mapped[list[Resident]] = relationship(back_populates="unit")
 
+    @validates("code")
+    def _normal_code(self, _key: str, value: str) -> str:
+        return normalize_unit_code(value)
+
 
 class Resident(db.Model):
     """A person living in a unit; may have a portal account."""
@@ -116,6 +122,10 @@ class Resident(db.Model):
     is_owner: Mapped[bool] = mapped_column(default=True)
     unit: Mapped[Unit] = relationship(back_populates="residents")
     vehicles: Mapped[list[Vehicle]] = relationship(back_populates="resident")
+
+    @validates("phone")
+    def _normal_phone(self, _key: str, value: str | None) -> str | None:
+        return normalize_phone(value) if value else None
 
 
 class Vehicle(db.Model):
@@ -131,3 +141,7 @@ class Vehicle(db.Model):
     valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     resident: Mapped[Resident] = relationship(back_populates="vehicles")
+
+    @validates("plate")
+    def _normal_plate(self, _key: str, value: str) -> str:
+        return normalize_plate(value)

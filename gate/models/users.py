@@ -7,8 +7,9 @@ from enum import StrEnum
 
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, validates
 
+from gate.domain.units import normalize_phone
 from gate.extensions import db
 from gate.models.types import UTCDateTime, utcnow
 
@@ -45,6 +46,10 @@ class User(UserMixin, db.Model):
     # Bumped on logout and handover so every older session cookie stops working.
     session_epoch: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    @validates("phone")
+    def _normal_phone(self, _key: str, value: str | None) -> str | None:
+        return normalize_phone(value) if value else None
 
     def get_id(self) -> str:
         """Session id: user id plus epoch, so bumping the epoch ends old sessions."""

@@ -9,6 +9,7 @@ from flask_babel import lazy_gettext as _
 from sqlalchemy import or_, select
 
 from gate.domain.chain import record_digest
+from gate.domain.units import normalize_unit_code
 from gate.extensions import db
 from gate.models import FollowUp, JournalRecord, Shift, Unit, User
 from gate.models.types import utcnow
@@ -48,6 +49,10 @@ def _clean(kind: str, raw: dict[str, str]) -> dict[str, str]:
 def _unit(site_id: int, code: str | None) -> Unit | None:
     if not code:
         return None
+    try:
+        code = normalize_unit_code(code)
+    except ValueError:
+        raise ActionError("bad_unit", _("Write the unit as building-entrance-room, e.g. 1-1-101.")) from None
     unit = db.session.scalars(select(Unit).where(Unit.site_id == site_id, Unit.code == code)).first()
     if unit is None:
         raise ActionError("unknown_unit", _("Unit %(code)s does not exist. Check building-entrance-room, "

@@ -7,12 +7,12 @@ import re
 from flask_babel import lazy_gettext as _
 from sqlalchemy import or_, select
 
+from gate.domain.units import normalize_phone
 from gate.extensions import db
 from gate.models import ROLES, Role, Site, User
 from gate.services import ActionError, auth, shiftbook
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{2,40}$")
-PHONE_RE = re.compile(r"^1\d{10}$")
 
 
 def add_user(site: Site, *, role: str, username: str, display_name: str,
@@ -23,8 +23,11 @@ def add_user(site: Site, *, role: str, username: str, display_name: str,
         raise ActionError("bad_role", _("role must be one of %(roles)s", roles=", ".join(ROLES)))
     if not USERNAME_RE.match(username or ""):
         raise ActionError("bad_username", _("username must be 2-40 letters, digits, '.', '_' or '-'"))
-    if phone is not None and not PHONE_RE.match(phone):
-        raise ActionError("bad_phone", _("phone must be an 11-digit mainland mobile number"))
+    if phone is not None:
+        try:
+            phone = normalize_phone(phone)
+        except ValueError:
+            raise ActionError("bad_phone", _("phone must be an 11-digit mainland mobile number")) from None
     if role == Role.GUARD:
         if not staff_no or not staff_no.isdigit():
             raise ActionError("bad_staff_no", _("a guard needs a numeric staff number"))
