@@ -9,7 +9,6 @@ from flask_login import current_user
 from gate.extensions import limiter
 from gate.models import Role
 from gate.services import ActionError, auth
-from gate.services.sites import current_site
 from kiosk_ui.forms import KioskLoginForm, LoginForm, PlainForm
 
 bp = Blueprint("auth", __name__)
@@ -40,9 +39,18 @@ def _safe_next(default: str) -> str:
     return default
 
 
-def _other_site(user) -> bool:
-    site = current_site()
-    return site is None or user.site_id != site.id
+def _sign_in(form, authenticate, hint: str):
+    """Validate the form, authenticate and start the session; flash and return None on failure."""
+    if not form.validate():
+        flash(hint, "error")
+        return None
+    try:
+        user = authenticate()
+    except ActionError as exc:
+        flash(exc.message, "error")
+        return None
+    auth.log_in(user)
+    return user
 
 
 @bp.route("/kiosk/login", methods=["GET", "POST"])
@@ -51,22 +59,14 @@ def _other_site(user) -> bool:
 def kiosk_login():
     """Guard sign-in with staff number and PIN on the touchscreen keypad."""
     form = KioskLoginForm()
-    if request.method == "POST":
-        if not form.validate():
-            flash(_("Enter your staff number and your 6-digit PIN."), "error")
-        else:
-            try:
-                user = auth.authenticate_guard(form.staff_no.data, form.pin.data)
-                if _other_site(user):
-                    raise ActionError("other_site", _("This account belongs to another estate."))
-            except ActionError as exc:
-                flash(exc.message, "error")
-            else:
-                auth.log_in(user)
-                return redirect(url_for("kiosk.home"))
-        form.pin.data = ""
-        return render_template("kiosk/login.html", form=form), 401
-    return render_template("kiosk/login.html", form=form)
+    if request.method == "GET":
+        return render_template("kiosk/login.html", form=form)
+    user = _sign_in(form, lambda: auth.authenticate_guard(form.staff_no.data, form.pin.data),
+                    _("Enter your staff number and your 6-digit PIN."))
+    if user is not None:
+        return redirect(url_for("kiosk.home"))
+    form.pin.data = ""
+    return render_template("kiosk/login.html", form=form), 401
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -75,23 +75,15 @@ def kiosk_login():
 def login():
     """Sign-in for supervisors, service desk, residents and admins."""
     form = LoginForm()
-    if request.method == "POST":
-        if not form.validate():
-            flash(_("Enter your username or phone and your password."), "error")
-        else:
-            try:
-                user = auth.authenticate_password(form.login.data, form.password.data)
-                if _other_site(user):
-                    raise ActionError("other_site", _("This account belongs to another estate."))
-            except ActionError as exc:
-                flash(exc.message, "error")
-            else:
-                auth.log_in(user)
-                return redirect(_safe_next(home_for(user.role)))
-        return render_template("auth/login.html", form=form), 401
-    if current_user.is_authenticated:
-        return redirect(home_for(current_user.role))
-    return render_template("auth/login.html", form=form)
+    if request.method == "GET":
+        if current_user.is_authenticated:
+            return redirect(home_for(current_user.role))
+        return render_template("auth/login.html", form=form)
+    user = _sign_in(form, lambda: auth.authenticate_password(form.login.data, form.password.data),
+                    _("Enter your username or phone and your password."))
+    if user is not None:
+        return redirect(_safe_next(home_for(user.role)))
+    return render_template("auth/login.html", form=form), 401
 
 
 @bp.post("/logout")

@@ -21,6 +21,7 @@ from gate.extensions import db, login_manager
 from gate.models import Role, User
 from gate.models.types import utcnow
 from gate.services import ActionError, shiftbook, transaction
+from gate.services.sites import current_site
 
 log = logging.getLogger(__name__)
 # argon2id at the library's defaults (RFC 9106 low-memory profile, above OWASP's minimum).
@@ -92,6 +93,11 @@ def authenticate_password(login: str, password: str) -> User:
 
 
 def _check(user: User, secret: str, column: str) -> User:
+    site = current_site()
+    if site is None or user.site_id != site.id:
+        # Accounts (the demo's included) only work in their own estate.
+        check_secret(None, secret or "")
+        raise ActionError("other_site", _("This account belongs to another estate."))
     if not user.active:
         raise ActionError("disabled", _("This account is disabled. Ask your supervisor."))
     if _locked(user):

@@ -134,3 +134,19 @@ def test_login_rate_limited(app_config):
     assert codes[3] == 429
     with application.app_context():
         db.engine.dispose()
+
+
+def test_demo_logins_only_work_in_the_demo_site(app_config):
+    """Protects real estates: an account (the demo's included) cannot sign in at another site."""
+    with create_app(app_config).app_context():
+        from gate.services import sites, transaction
+
+        with transaction():
+            sites.create_site("riverside", "Riverside")
+        db.engine.dispose()
+    other = create_app(dict(app_config, GATE_SITE="riverside"))
+    kiosk = KioskActions(other.test_client())
+    assert kiosk.login(*GUARD).status_code == 401
+    assert kiosk.login_staff("supervisor", "supervisor-demo").status_code == 401
+    with other.app_context():
+        db.engine.dispose()
