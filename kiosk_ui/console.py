@@ -13,6 +13,7 @@ from gate.models import Role, Shift, ShiftBookEntry, User
 from gate.services import auth, shiftbook, shifts
 from gate.services.sites import current_site
 from kiosk_ui.forms import PlainForm
+from kiosk_ui.helpers import KINDS, fault_text
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 supervisors = auth.roles_required(Role.SUPERVISOR, Role.ADMIN)
@@ -43,7 +44,8 @@ def home():
     guards = db.session.scalars(select(User).where(User.site_id == site.id,
                                                    User.role == Role.GUARD)).all()
     return render_template("console/home.html", shifts=recent, entries=entries, people=people,
-                           guards=guards, kind=kind, actor=actor, form=PlainForm())
+                           guards=guards, kind=kind, actor=actor, kinds=list(KINDS),
+                           form=PlainForm())
 
 
 @bp.get("/shifts/<int:shift_id>")
@@ -70,5 +72,5 @@ def verify():
                     head=result.head[:16]), "success")
         else:
             flash(_("Shift book damaged at entry %(seq)d: %(why)s", seq=result.fault.seq,
-                    why=result.fault.reason), "error")
+                    why=fault_text(result.fault.code)), "error")
     return home()

@@ -28,6 +28,44 @@ ROLE_LABELS = {
 }
 
 
+FAULTS = {
+    "missing": _l("an entry is missing"),
+    "broken_link": _l("the link to the previous entry is broken"),
+    "edited": _l("the entry was edited after it was written"),
+    "unreadable": _l("the entry cannot be read"),
+    "removed": _l("the latest entries were removed"),
+    "no_key": _l("the public key to check signatures is missing"),
+    "rewritten": _l("the chain was recomputed after a signed checkpoint"),
+    "unknown_key": _l("a checkpoint was signed by an unknown key"),
+    "bad_signature": _l("a checkpoint signature is invalid"),
+}
+KINDS = {
+    "site.created": _l("Site created"),
+    "user.created": _l("Account created"),
+    "auth.login": _l("Signed in"),
+    "auth.logout": _l("Signed out"),
+    "auth.locked": _l("Account locked"),
+    "shift.start": _l("Shift started"),
+    "shift.handover": _l("Shift handed over"),
+    "journal.phone_call": _l("Phone call"),
+    "journal.inspection": _l("Unit inspection visit"),
+    "journal.complaint": _l("Complaint or enquiry"),
+    "journal.patrol": _l("Patrol round"),
+    "journal.note": _l("Note"),
+    "follow_up.closed": _l("Promise closed"),
+}
+
+
+def fault_text(code: str) -> str:
+    """Why the chain check failed, for a supervisor."""
+    return str(FAULTS.get(code, code))
+
+
+def kind_label(kind: str) -> str:
+    """A shift-book entry type in words (the code itself when unknown)."""
+    return str(KINDS.get(kind, kind))
+
+
 def localtime(moment: datetime | None, fmt: str = "%m-%d %H:%M") -> str:
     """A UTC timestamp shown in the site's time zone."""
     if moment is None:
@@ -52,5 +90,6 @@ def install(app: Flask) -> None:
     app.jinja_env.filters.update(localtime=localtime, entrytime=entrytime, mask_phone=mask_phone)
     app.jinja_env.globals.update(
         script=script, now=utcnow, get_locale=get_locale,
+        kind_label=kind_label,
         equipment_label=lambda key: str(EQUIPMENT.get(key, key)),
         role_label=lambda role: str(ROLE_LABELS.get(role, role)))

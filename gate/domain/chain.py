@@ -45,9 +45,10 @@ def record_digest(fields: dict[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class ChainFault:
-    """The first entry where the chain does not hold, and why."""
+    """The first entry where the chain does not hold: a stable code and an English reason."""
 
     seq: int
+    code: str
     reason: str
 
 
@@ -55,9 +56,9 @@ def check_link(expected_seq: int, expected_prev: str, seq: int, version: int, pr
                stored_hash: str, body: str) -> ChainFault | None:
     """Check one stored entry against the running chain state; None when it holds."""
     if seq != expected_seq:
-        return ChainFault(expected_seq, f"entry {expected_seq} is missing (next stored is {seq})")
+        return ChainFault(expected_seq, "missing", f"entry {expected_seq} is missing (next stored is {seq})")
     if prev_hash != expected_prev:
-        return ChainFault(seq, "prev_hash does not match the previous entry's hash")
+        return ChainFault(seq, "broken_link", "prev_hash does not match the previous entry's hash")
     if row_hash(version, seq, prev_hash, body) != stored_hash:
-        return ChainFault(seq, "content does not match its row_hash (entry was edited)")
+        return ChainFault(seq, "edited", "content does not match its row_hash (entry was edited)")
     return None

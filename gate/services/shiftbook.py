@@ -127,7 +127,7 @@ def verify(site: str | None = None, key_path: Path | None = None) -> VerifyResul
     head = db.session.get(ShiftBookHead, site)
     if head is not None and (head.seq != count or head.row_hash != prev):
         return VerifyResult(count, prev, ChainFault(
-            count + 1 if head.seq > count else head.seq,
+            count + 1 if head.seq > count else head.seq, "removed",
             f"chain ends at seq {count} but the head says {head.seq}: entries were removed"))
     fault = _verify_checkpoints(site, hashes, key_path)
     return VerifyResult(count, prev, fault)
@@ -141,7 +141,7 @@ def _walk(rows) -> tuple[int, str, dict[int, str], ChainFault | None]:
         try:
             body = body_of(entry)
         except (ValueError, TypeError) as exc:
-            return count, prev, hashes, ChainFault(entry.seq, f"unreadable entry: {exc}")
+            return count, prev, hashes, ChainFault(entry.seq, "unreadable", f"unreadable entry: {exc}")
         fault = check_link(expected_seq, prev, entry.seq, entry.version, entry.prev_hash,
                            entry.row_hash, body)
         if fault:
@@ -159,17 +159,18 @@ def _verify_checkpoints(site: str, hashes: dict[int, str], key_path: Path | None
     path = key_path or Path(current_app.config["GATE_SIGNING_KEY_PATH"])
     public = signing.load_public_key(path)
     if public is None:
-        return ChainFault(checkpoints[0].seq,
+        return ChainFault(checkpoints[0].seq, "no_key",
                           f"no public key at {signing.public_path(path)} to check checkpoints")
     kid = signing.key_id(public)
     for cp in checkpoints:
         if hashes.get(cp.seq) != cp.row_hash:
-            return ChainFault(cp.seq, "entry differs from the signed checkpoint (chain was rewritten)")
+            return ChainFault(cp.seq, "rewritten",
+                              "entry differs from the signed checkpoint (chain was rewritten)")
         if cp.key_id != kid:
-            return ChainFault(cp.seq, f"checkpoint signed by unknown key {cp.key_id}")
+            return ChainFault(cp.seq, "unknown_key", f"checkpoint signed by unknown key {cp.key_id}")
         message = signing.checkpoint_message(site, cp.seq, cp.row_hash, cp.signed_at)
         if not signing.verify_signature(public, cp.signature, message):
-            return ChainFault(cp.seq, "checkpoint signature is invalid")
+            return ChainFault(cp.seq, "bad_signature", "checkpoint signature is invalid")
     return None
 
 

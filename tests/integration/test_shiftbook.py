@@ -89,7 +89,7 @@ def test_verify_detects_removed_tail(ctx):
     db.session.commit()
     result = shiftbook.verify()
     assert not result.ok
-    assert "removed" in result.fault.reason
+    assert result.fault.code == "removed"
 
 
 def test_verify_detects_rewritten_chain(ctx):
@@ -115,7 +115,7 @@ def test_verify_detects_rewritten_chain(ctx):
     db.session.commit()
     result = shiftbook.verify()
     assert not result.ok
-    assert "checkpoint" in result.fault.reason
+    assert result.fault.code == "rewritten"
 
 
 def test_forged_checkpoint_signature_detected(ctx):
@@ -129,7 +129,7 @@ def test_forged_checkpoint_signature_detected(ctx):
                        {"s": "00" * 64, "i": cp.id})
     db.session.commit()
     result = shiftbook.verify()
-    assert not result.ok and "signature" in result.fault.reason
+    assert not result.ok and result.fault.code == "bad_signature"
 
 
 def test_failed_action_leaves_neither_record_nor_entry(ctx, monkeypatch):
