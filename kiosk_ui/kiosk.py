@@ -139,4 +139,4 @@ def handover():
             return redirect(url_for("kiosk.start", post_id=post.id))
     return render_template("kiosk/handover.html", shift=shift, post=post,
                            items=open_items.collect(post), equipment=equipment, form=form,
-                           values=request.form), status
+                           values=request.form, last=shifts.last_equipment(post)), status

@@ -50,7 +50,7 @@ def load() -> bool:
     if is_loaded():
         return False
     with transaction():
-        site = sites.create_site(DEMO_SITE, "演示小区 Demo Gardens", is_demo=True)
+        site = sites.create_site(DEMO_SITE, "演示小区", is_demo=True)
         post = _topology(site)
         users = _people(site)
         _orders(site, post, users["supervisor"])
@@ -59,12 +59,12 @@ def load() -> bool:
 
 
 def _topology(site: Site) -> Post:
-    post = Post(site_id=site.id, code="east", name="东门岗亭 East gatehouse")
+    post = Post(site_id=site.id, code="east", name="东门岗亭")
     db.session.add(post)
     db.session.flush()
-    car = Gate(site_id=site.id, post_id=post.id, code="car", name="东门车行道 East car gate",
+    car = Gate(site_id=site.id, post_id=post.id, code="car", name="东门车行道",
                kind="vehicle")
-    walk = Gate(site_id=site.id, post_id=post.id, code="walk", name="东门人行道 East footgate",
+    walk = Gate(site_id=site.id, post_id=post.id, code="walk", name="东门人行道",
                 kind="pedestrian")
     db.session.add_all([car, walk])
     db.session.flush()
@@ -123,14 +123,12 @@ def _people(site: Site) -> dict:
 def _orders(site: Site, post: Post, supervisor) -> None:
     db.session.add_all([
         PostOrder(site_id=site.id, post_id=None, kind="standing", category="security",
-                  title="来访登记 Visitor registration",
-                  body="所有来访人员须出示证件并联系业主确认后方可进入。"
-                       "Every visitor shows ID and is confirmed by the host before entry.",
+                  title="来访登记",
+                  body="所有来访人员须出示证件，并联系业主确认后方可进入。",
                   created_by_id=supervisor.id),
         PostOrder(site_id=site.id, post_id=post.id, kind="pass_down", category="safety",
-                  title="消防通道施工 Fire lane works",
-                  body="3栋消防通道施工至明晚，禁止车辆停放。"
-                       "Fire lane at building 3 closed for works until tomorrow night: no parking.",
+                  title="消防通道施工",
+                  body="3栋消防通道施工至明晚，禁止车辆停放；发现违停请按话术劝离。",
                   created_by_id=supervisor.id, expires_at=utcnow() + timedelta(days=2)),
     ])
     db.session.flush()
@@ -153,14 +151,14 @@ def _history(site: Site, post: Post, users: dict) -> None:
     unit = db.session.scalars(select(Unit).where(Unit.code == "1-1-101",
                                                  Unit.site_id == site.id)).one()
     entries = [
-        (1.5, "patrol", {"area": "地下车库 B1 car park", "findings": "一切正常 all normal"}, None),
-        (2.2, "phone_call", {"who": "1-1-101 陈先生", "what": "快递放岗亭 parcel left at post",
-                             "when": "10:10", "how": "已登记 logged"}, None),
-        (3.0, "inspection", {"unit": "1-1-101", "purpose": "漏水检查 leak check",
-                             "outcome": "无异常 nothing found"}, unit.id),
-        (5.5, "complaint", {"topic": "噪音 noise", "summary": "2栋夜间装修噪音 renovation noise",
+        (1.5, "patrol", {"area": "地下车库B1", "findings": "一切正常"}, None),
+        (2.2, "phone_call", {"who": "1-1-101 陈先生", "what": "快递暂放岗亭",
+                             "when": "10:10", "how": "已登记，业主自取"}, None),
+        (3.0, "inspection", {"unit": "1-1-101", "purpose": "漏水检查",
+                             "outcome": "无异常"}, unit.id),
+        (5.5, "complaint", {"topic": "噪音", "summary": "2栋夜间装修噪音",
                             "forwarded": "yes"}, None),
-        (7.0, "note", {"text": "道闸B保养完成 barrier serviced"}, None),
+        (7.0, "note", {"text": "出口道闸保养完成"}, None),
     ]
     for hours, kind, fields, unit_id in entries:
         at = start + timedelta(hours=hours)

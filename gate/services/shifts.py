@@ -20,6 +20,14 @@ def equipment_items() -> list[str]:
     return [k.strip() for k in current_app.config["GATE_EQUIPMENT"].split(",") if k.strip()]
 
 
+def last_equipment(post: Post) -> dict[str, dict]:
+    """The equipment counted at this post's last handover: the starting point for this one."""
+    last = db.session.scalars(select(Shift).where(Shift.post_id == post.id,
+                                                  Shift.ended_at.is_not(None))
+                              .order_by(Shift.ended_at.desc()).limit(1)).first()
+    return dict(last.equipment or {}) if last else {}
+
+
 def current_shift(user: User) -> Shift | None:
     """The guard's open shift, if any."""
     return db.session.scalars(select(Shift).where(Shift.guard_id == user.id,
