@@ -135,9 +135,9 @@ def recent(site_id: int, shift_id: int | None, limit: int = 20) -> list[JournalR
     return list(db.session.scalars(stmt.order_by(JournalRecord.id.desc()).limit(limit)))
 
 
-def open_follow_ups(site_id: int, post_id: int | None) -> list[FollowUp]:
-    """Promises still open at this post or site-wide, soonest due first."""
-    return list(db.session.scalars(
-        select(FollowUp).where(FollowUp.site_id == site_id, FollowUp.closed_at.is_(None),
-                               or_(FollowUp.post_id == post_id, FollowUp.post_id.is_(None)))
-        .order_by(FollowUp.due_at, FollowUp.id)))
+def open_follow_ups(site_id: int, post_id: int | None, *, site_wide: bool = False) -> list[FollowUp]:
+    """Promises still open at this post (and unassigned ones), or at every post; soonest due first."""
+    stmt = select(FollowUp).where(FollowUp.site_id == site_id, FollowUp.closed_at.is_(None))
+    if not site_wide:
+        stmt = stmt.where(or_(FollowUp.post_id == post_id, FollowUp.post_id.is_(None)))
+    return list(db.session.scalars(stmt.order_by(FollowUp.due_at, FollowUp.id)))

@@ -152,3 +152,17 @@ def test_close_follow_up(app, on_shift):
             ShiftBookEntry.seq == follow.closed_seq)).one()
         record = db.session.get(JournalRecord, follow.record_id)
         assert entry.ref_seq == record.seq
+
+
+def test_service_desk_closes_forwarded_complaint(app, on_shift):
+    """Protects §十三 forwarding: a complaint the gate forwards reaches the service desk, who close it."""
+    on_shift.write("complaint", topic="电梯", summary="2栋电梯异响", forwarded="y")
+    on_shift.logout()
+    on_shift.login_staff("desk", "desk-demo")
+    page = _text(on_shift.client.get("/desk/"))
+    assert "电梯" in page
+    with app.app_context():
+        follow_id = db.session.scalars(select(FollowUp)).one().id
+    on_shift.client.post(f"/desk/follow-ups/{follow_id}/close", data={"outcome": "已报维保"})
+    with app.app_context():
+        assert db.session.get(FollowUp, follow_id).closed_at is not None
