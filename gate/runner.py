@@ -45,9 +45,8 @@ def run_all(app: Flask, host: str | None, port: int | None) -> None:
     port = port or app.config["GATE_PORT"]
     broker = simulation = None
     if not app.config.get("GATE_MQTT_URL"):
-        from device_adapters.simulator import Simulation
-
         from device_adapters.embedded_broker import EmbeddedBroker
+        from device_adapters.simulator import Simulation
 
         broker = EmbeddedBroker()
         broker.start()
