@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import signal
+import sys
 
 import click
 from flask import Flask
@@ -60,6 +62,8 @@ def run_all(app: Flask, host: str | None, port: int | None) -> None:
         simulation.start()
         app.config["GATE_MQTT_URL"] = broker.url
     _print_banner(app, host, port, broker.url if broker else None)
+    # systemd and `kill` send SIGTERM: stop cleanly so devices see "offline", not a dead socket.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         serve_web(app, host, port)
     finally:

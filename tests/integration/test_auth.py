@@ -75,7 +75,11 @@ def test_guard_cannot_use_password_page(kiosk):
 def test_idle_kiosk_session_expires(app, kiosk, monkeypatch):
     """Protects an unattended kiosk: after the idle limit the next tap needs a login again."""
     kiosk.login(*GUARD)
-    assert kiosk.client.get("/kiosk/shift/start").status_code == 200
+    page = kiosk.client.get("/kiosk/shift/start")
+    assert page.status_code == 200
+    # The screen reloads itself after the idle limit, so it shows the keypad, not stale data.
+    refresh = app.config["GATE_KIOSK_IDLE_MINUTES"] * 60 + 5
+    assert f'http-equiv="refresh" content="{refresh}"' in page.get_data(True)
     with kiosk.client.session_transaction() as session:
         session["seen"] -= app.config["GATE_KIOSK_IDLE_MINUTES"] * 60 + 1
     response = kiosk.client.get("/kiosk/shift/start")
