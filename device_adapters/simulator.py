@@ -68,10 +68,20 @@ class SimulatedBarrier(SimulatedDevice):
 
     kind = "barrier"
 
+    FAIL_MODES = (None, "reject", "silent")
+
     def __init__(self, url: str, topics: Topics, device_id: str, travel_seconds: float = 0.3,
-                 initial_state: str = "closed") -> None:
-        """Create a barrier that starts in ``initial_state`` (``open`` or ``closed``)."""
+                 initial_state: str = "closed", fail_mode: str | None = None) -> None:
+        """Create a barrier that starts in ``initial_state`` (``open`` or ``closed``).
+
+        ``fail_mode`` makes it misbehave for tests and drills: ``reject`` answers every command
+        with ``rejected`` (a locked barrier), ``silent`` never answers (a hung controller).
+        Going offline is ``crash()``.
+        """
         super().__init__(url, topics, device_id)
+        if fail_mode not in self.FAIL_MODES:
+            raise ValueError(f"fail_mode must be one of {self.FAIL_MODES}, not {fail_mode!r}")
+        self.fail_mode = fail_mode
         if initial_state not in ("open", "closed"):
             raise ValueError(f"initial_state must be 'open' or 'closed', not {initial_state!r}")
         self.travel_seconds = travel_seconds
@@ -123,6 +133,12 @@ class SimulatedBarrier(SimulatedDevice):
             self._recent[command_id] = None
             if len(self._recent) > RECENT_COMMANDS:
                 self._recent.popitem(last=False)
+            if self.fail_mode == "silent":
+                log.info("%r: silent by fail_mode, command %s not answered", self, command_id)
+                return
+            if self.fail_mode == "reject":
+                self._ack(command_id, "rejected")
+                return
             action = command.get("action")
             try:
                 expires_at = parse_rfc3339(command.get("expires_at"))

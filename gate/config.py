@@ -51,6 +51,10 @@ SETTINGS: dict[str, tuple[Any, Any]] = {
     "GATE_LOGIN_RATE_LIMIT": ("20 per minute", _str),
     "GATE_DEFAULT_LOCALE": ("zh_CN", _str),
     "GATE_EQUIPMENT": ("radio,keys,logbook,torch,umbrella", _str),
+    "GATE_BRIDGE_NAME": ("main", _str),
+    "GATE_BRIDGE_SHARED": (False, _bool),
+    "GATE_PLATE_MIN_CONFIDENCE": (0.8, float),
+    "GATE_COMMAND_TTL_SECONDS": (5.0, float),
     "GATE_TIMEZONE": ("Asia/Shanghai", _str),
     "GATE_HOST": ("127.0.0.1", _str),
     "GATE_PORT": (5000, _int),
@@ -69,11 +73,15 @@ def _validate(values: dict[str, Any]) -> None:
             raise ConfigError(
                 f"GATE_MQTT_URL must look like mqtt://user:pw@host:1883, got {mqtt!r}"
             )
-    for key in ("GATE_SITE", "GATE_MQTT_PREFIX"):
+    if not 0 < values["GATE_COMMAND_TTL_SECONDS"] <= 60:
+        raise ConfigError("GATE_COMMAND_TTL_SECONDS must be more than 0 and at most 60")
+    if not 0 <= values["GATE_PLATE_MIN_CONFIDENCE"] <= 1:
+        raise ConfigError("GATE_PLATE_MIN_CONFIDENCE must be a number from 0 to 1")
+    for key in ("GATE_SITE", "GATE_MQTT_PREFIX", "GATE_BRIDGE_NAME"):
         text = values[key]
         if not text or not all(c.isascii() and (c.isalnum() or c in "_-") for c in text):
             raise ConfigError(f"{key} must be lower-case letters, digits, '_' or '-', got {text!r}")
-        if key == "GATE_SITE" and text != text.lower():
+        if key != "GATE_MQTT_PREFIX" and text != text.lower():
             raise ConfigError(f"{key} must be lower-case, got {text!r}")
     for key in ("GATE_KIOSK_IDLE_MINUTES", "GATE_LOGIN_MAX_FAILURES", "GATE_LOGIN_LOCK_MINUTES"):
         if values[key] <= 0:

@@ -1,11 +1,16 @@
 """Database models. Import from here so Alembic sees every table."""
 
+from gate.models.devices import BarrierCommandRecord, BridgeStatus, DeviceEvent, DeviceStatus
 from gate.models.estate import Building, Device, Gate, Lane, Post, Resident, Site, Unit, Vehicle
 from gate.models.shiftbook import Checkpoint, ShiftBookEntry, ShiftBookHead
 from gate.models.shifts import FollowUp, JournalRecord, PostOrder, PostOrderAck, Shift
 from gate.models.users import ROLES, Role, User
 
 __all__ = [
+    "BarrierCommandRecord",
+    "BridgeStatus",
+    "DeviceEvent",
+    "DeviceStatus",
     "ROLES",
     "Building",
     "Checkpoint",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from gate.domain.plates import normalize_plate
@@ -80,6 +80,10 @@ class Device(db.Model):
     code: Mapped[str] = mapped_column(String(40))
     name: Mapped[str] = mapped_column(String(120))
     profile: Mapped[str] = mapped_column(String(40), default="native")
+    # Vendor settings from the site file (topic names, camera name…); never secrets.
+    options: Mapped[dict | None] = mapped_column(JSON)
+    # Where the device's broker password lives ("env:NAME" or "file:/path"), not the password.
+    credentials: Mapped[str | None] = mapped_column(String(200))
     lane: Mapped[Lane | None] = relationship(back_populates="devices")
 
 

@@ -10,11 +10,7 @@ from gate.domain.chain import record_digest
 from gate.domain.plates import normalize_plate
 from gate.extensions import db
 from gate.models import (
-    Building,
-    Device,
-    Gate,
     JournalRecord,
-    Lane,
     Post,
     PostOrder,
     Resident,
@@ -24,7 +20,7 @@ from gate.models import (
     Vehicle,
 )
 from gate.models.types import utcnow
-from gate.services import shiftbook, sites, transaction
+from gate.services import shiftbook, sites, topology, transaction
 from gate.services.users import add_user
 
 DEMO_SITE = "demo"
@@ -37,6 +33,7 @@ LOGINS = {
     "resident": ("13800000001", "resident-demo"),
     "admin": ("admin", "admin-demo"),
 }
+# The demo's units, as listed in gate/data/demo-site.toml (a unit test keeps the two equal).
 UNITS = ["1-1-101", "1-1-102", "1-1-201", "1-2-301", "2-1-101", "2-1-502", "3-2-1801"]
 
 
@@ -59,38 +56,13 @@ def load() -> bool:
 
 
 def _topology(site: Site) -> Post:
-    post = Post(site_id=site.id, code="east", name="东门岗亭")
-    db.session.add(post)
-    db.session.flush()
-    car = Gate(site_id=site.id, post_id=post.id, code="car", name="东门车行道",
-               kind="vehicle")
-    walk = Gate(site_id=site.id, post_id=post.id, code="walk", name="东门人行道",
-                kind="pedestrian")
-    db.session.add_all([car, walk])
-    db.session.flush()
-    lanes = {
-        ("car", "in"): [("barrier", "car-in", "入口道闸"), ("camera", "anpr-in", "入口车牌相机")],
-        ("car", "out"): [("barrier", "car-out", "出口道闸"), ("camera", "anpr-out", "出口车牌相机")],
-        ("walk", "in"): [("barrier", "walk-in", "人行闸机"), ("scanner", "kiosk-cam", "岗亭扫码摄像头")],
-    }
-    gates = {"car": car, "walk": walk}
-    for (gate_code, direction), devices in lanes.items():
-        lane = Lane(gate_id=gates[gate_code].id, code=direction,
-                    direction="both" if gate_code == "walk" else direction)
-        db.session.add(lane)
-        db.session.flush()
-        for kind, code, name in devices:
-            db.session.add(Device(site_id=site.id, lane_id=lane.id, kind=kind, code=code, name=name))
-    buildings: dict[str, Building] = {}
-    for code in UNITS:
-        b = code.split("-")[0]
-        if b not in buildings:
-            buildings[b] = Building(site_id=site.id, code=b, name=f"{b}栋")
-            db.session.add(buildings[b])
-            db.session.flush()
-        db.session.add(Unit(site_id=site.id, building_id=buildings[b].id, code=code))
-    db.session.flush()
-    return post
+    """Posts, gates, lanes, devices, buildings and units from gate/data/demo-site.toml."""
+    topo = topology.demo_topology()
+    if topo.code != site.code:
+        raise RuntimeError(f"{topo.source} describes site {topo.code!r}, not {site.code!r}")
+    topology.apply_topology(topo)
+    return db.session.scalars(select(Post).where(Post.site_id == site.id,
+                                                 Post.code == topo.posts[0].code)).one()
 
 
 def _people(site: Site) -> dict:

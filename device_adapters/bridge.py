@@ -1,0 +1,251 @@
+"""The bridge process: devices' MQTT messages in, service calls and barrier commands out.
+
+Callbacks stay thin: a message is translated by its device's profile into typed events, and
+each event is handed to the same service functions the web views call, inside an app context.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from datetime import UTC, datetime
+
+from flask import Flask
+from sqlalchemy import select
+
+from device_adapters import contract
+from device_adapters.commander import Commander
+from device_adapters.link import MqttLink
+from device_adapters.profiles import profile_class
+from device_adapters.profiles.base import DeviceConfig, Profile, Publish
+from device_adapters.topics import Topics
+from gate.domain.events import Availability, BarrierAck, BarrierState, CardRead, PlateRead, Scan
+from gate.extensions import db
+from gate.models import BridgeStatus, Device, Site
+from gate.models.types import utcnow
+
+log = logging.getLogger(__name__)
+STATUS_EVERY = 5.0  # seconds between BridgeStatus writes
+DEVICE_EVENTS = {"camera": "plate", "scanner": "scan", "idreader": "card"}
+
+
+class Bridge:
+    """Connects the site's configured devices to the services."""
+
+    def __init__(self, app: Flask, *, url: str | None = None, name: str | None = None,
+                 shared: bool | None = None) -> None:
+        """Load the site's devices and their profiles; nothing connects until start()."""
+        self.app = app
+        cfg = app.config
+        self.site = cfg["GATE_SITE"]
+        self.name = name or cfg.get("GATE_BRIDGE_NAME") or "main"
+        self.topics = Topics(cfg["GATE_MQTT_PREFIX"], self.site)
+        url = url or cfg.get("GATE_MQTT_URL")
+        if not url:
+            raise ValueError("GATE_MQTT_URL is not set: the bridge needs a broker")
+        shared = cfg.get("GATE_BRIDGE_SHARED", False) if shared is None else shared
+        self.link = MqttLink(url, self.topics.bridge_availability(self.name),
+                             f"gatehouse-bridge-{self.name}-{socket.gethostname()}-{os.getpid()}",
+                             shared_group="gatehouse" if shared else None,
+                             on_connected=self._on_connected)
+        self.commander = Commander(self.link, self.topics)
+        self.profiles: dict[tuple[str, str], Profile] = {}
+        with app.app_context():
+            self._load_devices()
+        self._routes()
+        self._ticker: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    # --- set-up ----------------------------------------------------------------------------
+
+    def _load_devices(self) -> None:
+        site = db.session.scalars(select(Site).where(Site.code == self.site)).first()
+        if site is None:
+            raise ValueError(f"site {self.site!r} does not exist; run 'gate demo' or load a site file")
+        for device in db.session.scalars(select(Device).where(Device.site_id == site.id)):
+            options = dict(device.options or {})
+            config = DeviceConfig(site=self.site, kind=device.kind, id=device.code,
+                                  profile=device.profile or "native", options=options,
+                                  name=device.name)
+            self.profiles[(device.kind, device.code)] = profile_class(config.profile)(config, self.topics)
+        db.session.remove()
+
+    def _routes(self) -> None:
+        t, link = self.topics, self.link
+        # Device events: shared, so several bridges split them (each event handled once).
+        for kind, leaf in DEVICE_EVENTS.items():
+            link.route(t.device_filter(kind, leaf), self._on_canonical, shared=True)
+        # Commands: shared; only vendor barriers need relaying (native ones listen themselves).
+        link.route(t.device_filter("barrier", "command"), self._on_command, shared=True)
+        # Acks go to every bridge: only the issuer has the pending command. no_local: we
+        # republish vendor barriers' acks and state ourselves and hand them over directly.
+        link.route(t.device_filter("barrier", "ack"), self._on_canonical, no_local=True)
+        link.route(t.device_filter("barrier", "state"), self._on_canonical, no_local=True)
+        link.route(t.device_filter("+", "availability"), self._on_canonical, no_local=True)
+        for profile in self.profiles.values():
+            if profile.name != "native":
+                for topic_filter in profile.subscriptions():
+                    link.route(topic_filter,
+                               lambda topic, payload, p=profile: self._on_vendor(p, topic, payload))
+
+    def start(self, timeout: float = 10.0) -> Bridge:
+        """Connect and start the once-a-second housekeeping."""
+        self.link.start(timeout)
+        self._stop.clear()
+        self._ticker = threading.Thread(target=self._tick_loop, name="bridge-tick", daemon=True)
+        self._ticker.start()
+        return self
+
+    def stop(self) -> None:
+        """Publish `stopped` and disconnect cleanly."""
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join(5)
+        self.link.stop()
+        self._write_status(connected=False)
+
+    # --- incoming --------------------------------------------------------------------------
+
+    def _on_connected(self) -> None:
+        for profile in self.profiles.values():
+            for msg in profile.on_connect():
+                self.link.publish(msg)
+
+    def _on_canonical(self, topic: str, payload: bytes) -> None:
+        parsed = self.topics.parse(topic)
+        if parsed is None:
+            return self.link.drop("bad_topic", topic)
+        kind, device, leaf = parsed
+        profile = self.profiles.get((kind, device))
+        if profile is None:
+            return self.link.drop("unknown_device", topic)
+        if profile.name != "native":
+            return None  # a vendor device's canonical topics are ours to publish, not to read
+        try:
+            events = profile.handle(topic, payload, datetime.now(UTC))
+        except ValueError as exc:
+            return self.link.drop("malformed", topic, str(exc))
+        for event in events:
+            self._dispatch(event, relay=False)
+        return None
+
+    def _on_vendor(self, profile: Profile, topic: str, payload: bytes) -> None:
+        try:
+            events = profile.handle(topic, payload, datetime.now(UTC))
+        except ValueError as exc:
+            return self.link.drop("malformed", topic, str(exc))
+        for event in events:
+            self._dispatch(event, relay=True)
+        return None
+
+    def _on_command(self, topic: str, payload: bytes) -> None:
+        parsed = self.topics.parse(topic)
+        if parsed is None:
+            return self.link.drop("bad_topic", topic)
+        profile = self.profiles.get(("barrier", parsed[1]))
+        if profile is None:
+            return self.link.drop("unknown_device", topic)
+        if not getattr(profile, "relays_commands", False):
+            return None  # a native barrier reads its own command topic
+        try:
+            cmd = contract.parse_command(self.site, parsed[1], payload)
+        except ValueError as exc:
+            return self.link.drop("malformed", topic, str(exc))
+        if cmd.expires_at <= datetime.now(UTC):
+            self._dispatch(BarrierAck(self.site, cmd.device, cmd.id, "expired", None, utcnow()), relay=True)
+            return self.link.drop("stale_command", topic, cmd.id)
+        try:
+            messages = profile.command(cmd)
+        except ValueError as exc:
+            return self.link.drop("malformed", topic, str(exc))
+        for msg in messages:
+            self.link.publish(msg)
+        return None
+
+    def _dispatch(self, event, *, relay: bool) -> None:
+        """Hand one event to the services (and, for vendor devices, republish it canonically)."""
+        from gate.services import device_events, vehicles
+
+        if relay:
+            self._republish(event)
+        with self.app.app_context():
+            try:
+                if isinstance(event, PlateRead):
+                    decision = vehicles.handle_plate(event)
+                    if decision is not None and decision.command is not None:
+                        self.commander.send(decision.command, self._outcome_recorder(decision.command.id))
+                    elif decision is None:
+                        self.link.drop("duplicate", f"{event.device}/{event.event_id}")
+                elif isinstance(event, Scan):
+                    if device_events.record_scan(event) is None:
+                        self.link.drop("duplicate", f"{event.device}/{event.event_id}")
+                elif isinstance(event, CardRead):
+                    if device_events.record_card(event) is None:
+                        self.link.drop("duplicate", f"{event.device}/{event.event_id}")
+                elif isinstance(event, BarrierAck):
+                    if not self.commander.handle_ack_event(event):
+                        device_events.touch(event.site, "barrier", event.device)
+                elif isinstance(event, BarrierState):
+                    device_events.record_state(event)
+                elif isinstance(event, Availability):
+                    device_events.record_availability(event)
+            except ValueError as exc:
+                self.link.drop("rejected", event.device, str(exc))
+            finally:
+                db.session.remove()
+
+    def _outcome_recorder(self, command_id: str):
+        def record(outcome: str, state: str | None) -> None:
+            from gate.services import barriers
+
+            with self.app.app_context():
+                try:
+                    barriers.record_outcome(command_id, outcome, state)
+                finally:
+                    db.session.remove()
+            log.info("barrier command %s: %s", command_id, outcome)
+
+        return record
+
+    def _republish(self, event) -> None:
+        t = self.topics
+        if isinstance(event, BarrierAck):
+            self.link.publish(Publish(t.barrier_ack(event.device), contract.encode_ack(event)))
+        elif isinstance(event, BarrierState):
+            self.link.publish(Publish(t.barrier_state(event.device), contract.encode_state(event),
+                                      retain=True))
+        elif isinstance(event, Availability):
+            self.link.publish(Publish(t.availability(event.kind, event.device),
+                                      b"online" if event.online else b"offline", retain=True))
+
+    # --- housekeeping ----------------------------------------------------------------------
+
+    def _tick_loop(self) -> None:
+        last_status = 0.0
+        while not self._stop.wait(1.0):
+            now = datetime.now(UTC)
+            self.commander.tick(now)
+            for profile in list(self.profiles.values()):
+                for event in profile.pending_timeouts(now):
+                    self._dispatch(event, relay=True)
+            if now.timestamp() - last_status >= STATUS_EVERY:
+                last_status = now.timestamp()
+                self._write_status(connected=self.link.connected.is_set())
+
+    def _write_status(self, *, connected: bool) -> None:
+        from gate.services import transaction
+
+        with self.app.app_context():
+            try:
+                with transaction():
+                    row = (db.session.get(BridgeStatus, self.name)
+                           or BridgeStatus(name=self.name, site=self.site))
+                    row.connected, row.updated_at = connected, utcnow()
+                    row.messages, row.dropped = self.link.messages, dict(self.link.dropped)
+                    db.session.add(row)
+            except Exception:  # the status line must never take the bridge down (DB outage)
+                log.warning("could not write bridge status", exc_info=True)
+            finally:
+                db.session.remove()

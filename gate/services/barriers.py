@@ -1,0 +1,84 @@
+"""Ordering barriers to open or close, and recording how each order ended.
+
+MQTT stays outside: the caller passes a `BarrierPort` (the bridge's or the web process's
+commander). Each order and each outcome is its own transaction with its shift-book entry, so
+the book says "ordered" even if the process dies before the barrier answers.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Protocol
+
+from flask import current_app
+from flask_babel import lazy_gettext as _
+
+from gate.domain.events import BARRIER_ACTIONS, OUTCOMES, BarrierCommand
+from gate.extensions import db
+from gate.models import BarrierCommandRecord, Device
+from gate.models.types import utcnow
+from gate.services import ActionError, shiftbook, transaction
+
+
+def command_ttl() -> timedelta:
+    """How long a command stays valid (GATE_COMMAND_TTL_SECONDS): a late open is worse than none."""
+    return timedelta(seconds=current_app.config["GATE_COMMAND_TTL_SECONDS"])
+
+
+class BarrierPort(Protocol):
+    """Sends commands to barriers and reports outcomes (implemented in device_adapters)."""
+
+    def send(self, cmd: BarrierCommand, on_outcome: Callable[[str, str | None], None]) -> None:
+        """Publish the command; call on_outcome(outcome, state) once, from any thread."""
+
+
+def order(device: Device, action: str, reason: str, *, source: str, actor_id: int | None = None,
+          gate_id: int | None = None, ttl: timedelta | None = None) -> BarrierCommand:
+    """Record an open/close order (one transaction with its entry) and return the command to send."""
+    with transaction():
+        return order_within(device, action, reason, source=source, actor_id=actor_id,
+                            gate_id=gate_id, ttl=ttl)
+
+
+def order_within(device: Device, action: str, reason: str, *, source: str,
+                 actor_id: int | None = None, gate_id: int | None = None,
+                 ttl: timedelta | None = None) -> BarrierCommand:
+    """Like order(), inside the caller's transaction (a plate decision and its order commit together)."""
+    if action not in BARRIER_ACTIONS:
+        raise ActionError("bad_action", _("A barrier can only be opened or closed."))
+    if device.kind != "barrier":
+        raise ActionError("not_a_barrier", _("That device is not a barrier."))
+    reason = (reason or "").strip()
+    if not reason:
+        raise ActionError("reason_required", _("Say why the barrier is being operated."))
+    now = utcnow()
+    cmd = BarrierCommand(id=str(uuid.uuid4()), site=current_app.config["GATE_SITE"],
+                         device=device.code, action=action, reason=reason[:200], issued_at=now,
+                         expires_at=now + (ttl or command_ttl()))
+    record = BarrierCommandRecord(id=cmd.id, site=cmd.site, device=cmd.device, action=action,
+                                  reason=cmd.reason, source=source, actor_id=actor_id,
+                                  issued_at=now, expires_at=cmd.expires_at)
+    db.session.add(record)
+    entry = shiftbook.append("barrier.command", {
+        "command_id": cmd.id, "device": cmd.device, "action": action, "source": source,
+        "reason": cmd.reason}, actor_id=actor_id, gate_id=gate_id)
+    record.request_seq = entry.seq
+    return cmd
+
+
+def record_outcome(command_id: str, outcome: str, state: str | None = None) -> bool:
+    """Store how an order ended, once; False if it was already recorded (a repeated ack)."""
+    if outcome not in OUTCOMES:
+        raise ValueError(f"unknown outcome {outcome!r}")
+    with transaction():
+        record = db.session.get(BarrierCommandRecord, command_id, with_for_update=True)
+        if record is None or record.outcome is not None:
+            return False
+        record.outcome, record.state, record.outcome_at = outcome, state, utcnow()
+        entry = shiftbook.append("barrier.outcome", {
+            "command_id": command_id, "device": record.device, "outcome": outcome, "state": state},
+            actor_id=record.actor_id, ref_seq=record.request_seq)
+        record.outcome_seq = entry.seq
+    return True

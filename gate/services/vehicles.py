@@ -1,0 +1,87 @@
+"""What to do when an ANPR camera reads a plate.
+
+This is the first rule of SPEC §2.4 (a resident's car within its validity opens the barrier);
+blocklists, visitor passes, leadership vehicles, debouncing and parking sessions follow in
+the vehicles work. Anything not decided here prompts the guard.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy import and_, or_, select
+
+from gate.domain.events import BarrierCommand, PlateRead
+from gate.domain.plates import normalize_plate
+from gate.extensions import db
+from gate.models import Device, Lane, Site, Vehicle
+from gate.services import barriers, device_events, shiftbook, transaction
+
+MIN_CONFIDENCE = 0.8  # below this a guard looks at the car; OCR confuses 8/B, 0/D at night
+
+
+@dataclass(frozen=True)
+class PlateDecision:
+    """What the gate did with one read, and the command to send if it opens."""
+
+    action: str  # open | prompt
+    reason: str  # resident | unknown | unreadable | low_confidence | no_barrier
+    plate: str | None
+    command: BarrierCommand | None = None
+
+
+def _resident_vehicle(site_id: int, plate: str, at) -> Vehicle | None:
+    return db.session.scalars(select(Vehicle).where(
+        Vehicle.site_id == site_id, Vehicle.plate == plate,
+        or_(Vehicle.valid_from.is_(None), Vehicle.valid_from <= at),
+        or_(Vehicle.valid_until.is_(None), and_(Vehicle.valid_until > at)))).first()
+
+
+def lane_barrier(camera: Device) -> Device | None:
+    """The barrier in the same lane as a camera."""
+    if camera.lane_id is None:
+        return None
+    return db.session.scalars(select(Device).where(Device.lane_id == camera.lane_id,
+                                                   Device.kind == "barrier")).first()
+
+
+def handle_plate(read: PlateRead) -> PlateDecision | None:
+    """Decide on one plate read, in one transaction with its entries; None if seen before."""
+    site = db.session.scalars(select(Site).where(Site.code == read.site)).one()
+    camera = db.session.scalars(select(Device).where(
+        Device.site_id == site.id, Device.kind == "camera", Device.code == read.device)).first()
+    if camera is None:
+        raise ValueError(f"camera {read.device!r} is not configured for site {read.site!r}")
+    try:
+        plate = normalize_plate(read.plate)
+    except ValueError:
+        plate = None
+    barrier = lane_barrier(camera)
+    lane = db.session.get(Lane, camera.lane_id) if camera.lane_id else None
+    if plate is None:
+        decision = PlateDecision("prompt", "unreadable", None)
+    elif read.confidence < current_app.config.get("GATE_PLATE_MIN_CONFIDENCE", MIN_CONFIDENCE):
+        decision = PlateDecision("prompt", "low_confidence", plate)
+    elif _resident_vehicle(site.id, plate, read.at) is None:
+        decision = PlateDecision("prompt", "unknown", plate)
+    elif barrier is None:
+        decision = PlateDecision("prompt", "no_barrier", plate)
+    else:
+        decision = PlateDecision("open", "resident", plate)
+    with transaction():
+        event = device_events.claim(read.site, read.device, read.event_id, "plate", {
+            "plate": plate, "raw": read.plate[:20], "confidence": read.confidence,
+            "direction": read.direction, "decision": decision.action, "reason": decision.reason})
+        if event is None:
+            return None
+        command = None
+        if decision.action == "open":
+            command = barriers.order_within(barrier, "open", f"resident vehicle ({read.direction})",
+                                            source="plate", gate_id=lane.gate_id if lane else None)
+            event.summary = dict(event.summary, command_id=command.id)
+        shiftbook.append("vehicle.read", {
+            "device_event_id": event.id, "device": read.device, "direction": read.direction,
+            "decision": decision.action, "reason": decision.reason},
+            gate_id=lane.gate_id if lane else None)
+    return PlateDecision(decision.action, decision.reason, plate, command)
