@@ -16,10 +16,10 @@ def wants_json() -> bool:
 
 def register_blueprints(app: Flask) -> None:
     """Attach every blueprint and the shared error pages."""
-    from kiosk_ui import admin, auth, console, desk, helpers, kiosk, portal
+    from kiosk_ui import admin, auth, console, desk, gates, helpers, kiosk, portal
 
     helpers.install(app)
-    for module in (auth, kiosk, console, desk, portal, admin):
+    for module in (auth, kiosk, gates, console, desk, portal, admin):
         app.register_blueprint(module.bp)
 
     @app.get("/healthz")

@@ -53,6 +53,21 @@ KINDS = {
     "journal.patrol": _l("Patrol round"),
     "journal.note": _l("Note"),
     "follow_up.closed": _l("Promise closed"),
+    "barrier.command": _l("Barrier ordered"),
+    "barrier.outcome": _l("Barrier answered"),
+    "vehicle.read": _l("Plate read"),
+    "device.online": _l("Device online"),
+    "device.offline": _l("Device offline"),
+    "site.topology": _l("Site layout loaded"),
+}
+
+
+STATES = {
+    "open": _l("open"),
+    "opening": _l("opening"),
+    "closed": _l("closed"),
+    "closing": _l("closing"),
+    "fault": _l("fault"),
 }
 
 
@@ -90,6 +105,6 @@ def install(app: Flask) -> None:
     app.jinja_env.filters.update(localtime=localtime, entrytime=entrytime, mask_phone=mask_phone)
     app.jinja_env.globals.update(
         script=script, now=utcnow, get_locale=get_locale,
-        kind_label=kind_label,
+        kind_label=kind_label, state_label=lambda s: str(STATES.get(s, s)),
         equipment_label=lambda key: str(EQUIPMENT.get(key, key)),
         role_label=lambda role: str(ROLE_LABELS.get(role, role)))

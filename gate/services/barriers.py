@@ -33,18 +33,31 @@ class BarrierPort(Protocol):
     def send(self, cmd: BarrierCommand, on_outcome: Callable[[str, str | None], None]) -> None:
         """Publish the command; call on_outcome(outcome, state) once, from any thread."""
 
+    def send_and_wait(self, cmd: BarrierCommand) -> tuple[str, str | None]:
+        """Publish the command and block until its outcome (web requests, not the MQTT thread)."""
+
+
+def operate(device: Device, action: str, reason: str, port: BarrierPort, *, source: str = "kiosk",
+            actor_id: int | None = None, shift_id: int | None = None) -> str:
+    """Order a barrier, wait for its answer and record it: done, rejected, expired or no_answer."""
+    cmd = order(device, action, reason, source=source, actor_id=actor_id, shift_id=shift_id)
+    outcome, state = port.send_and_wait(cmd)
+    record_outcome(cmd.id, outcome, state)
+    return outcome
+
 
 def order(device: Device, action: str, reason: str, *, source: str, actor_id: int | None = None,
-          gate_id: int | None = None, ttl: timedelta | None = None) -> BarrierCommand:
+          gate_id: int | None = None, shift_id: int | None = None,
+          ttl: timedelta | None = None) -> BarrierCommand:
     """Record an open/close order (one transaction with its entry) and return the command to send."""
     with transaction():
         return order_within(device, action, reason, source=source, actor_id=actor_id,
-                            gate_id=gate_id, ttl=ttl)
+                            gate_id=gate_id, shift_id=shift_id, ttl=ttl)
 
 
 def order_within(device: Device, action: str, reason: str, *, source: str,
                  actor_id: int | None = None, gate_id: int | None = None,
-                 ttl: timedelta | None = None) -> BarrierCommand:
+                 shift_id: int | None = None, ttl: timedelta | None = None) -> BarrierCommand:
     """Like order(), inside the caller's transaction (a plate decision and its order commit together)."""
     if action not in BARRIER_ACTIONS:
         raise ActionError("bad_action", _("A barrier can only be opened or closed."))
@@ -53,6 +66,8 @@ def order_within(device: Device, action: str, reason: str, *, source: str,
     reason = (reason or "").strip()
     if not reason:
         raise ActionError("reason_required", _("Say why the barrier is being operated."))
+    if gate_id is None and device.lane is not None:
+        gate_id = device.lane.gate_id
     now = utcnow()
     cmd = BarrierCommand(id=str(uuid.uuid4()), site=current_app.config["GATE_SITE"],
                          device=device.code, action=action, reason=reason[:200], issued_at=now,
@@ -63,7 +78,7 @@ def order_within(device: Device, action: str, reason: str, *, source: str,
     db.session.add(record)
     entry = shiftbook.append("barrier.command", {
         "command_id": cmd.id, "device": cmd.device, "action": action, "source": source,
-        "reason": cmd.reason}, actor_id=actor_id, gate_id=gate_id)
+        "reason": cmd.reason}, actor_id=actor_id, gate_id=gate_id, shift_id=shift_id)
     record.request_seq = entry.seq
     return cmd
 
