@@ -49,7 +49,8 @@ class Bridge:
         self.link = MqttLink(url, self.topics.bridge_availability(self.name),
                              f"gatehouse-bridge-{self.name}-{socket.gethostname()}-{os.getpid()}",
                              shared_group="gatehouse" if shared else None,
-                             on_connected=self._on_connected)
+                             on_connected=self._on_connected,
+                             protocol=cfg.get("GATE_MQTT_PROTOCOL", "5"))
         self.commander = Commander(self.link, self.topics)
         self.profiles: dict[tuple[str, str], Profile] = {}
         with app.app_context():

@@ -39,8 +39,17 @@ class MqttLink:
 
     def __init__(self, url: str, availability_topic: str, client_id: str, *,
                  shared_group: str | None = None, ca_certs: str | None = None,
-                 on_connected: Callable[[], None] | None = None) -> None:
-        """Prepare (not connect) the client; `shared_group` turns on shared subscriptions."""
+                 on_connected: Callable[[], None] | None = None, protocol: str = "5") -> None:
+        """Prepare (not connect) the client; `shared_group` turns on shared subscriptions.
+
+        `protocol` "5" (default) or "3.1.1": the demo's embedded broker speaks only 3.1.1,
+        which has no shared subscriptions, no-local or message expiry.
+        """
+        if protocol not in ("5", "3.1.1"):
+            raise ValueError(f"MQTT protocol must be '5' or '3.1.1', not {protocol!r}")
+        self.v5 = protocol == "5"
+        if shared_group and not self.v5:
+            raise ValueError("shared subscriptions need MQTT 5")
         self.args = connect_args(url)
         self.availability_topic = availability_topic
         self.shared_group = shared_group
@@ -53,7 +62,8 @@ class MqttLink:
         self._worker: threading.Thread | None = None
         self._stopping = False
         client = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
-                             client_id=client_id, protocol=mqtt.MQTTv5)
+                             client_id=client_id,
+                             protocol=mqtt.MQTTv5 if self.v5 else mqtt.MQTTv311)
         if self.args["username"] is not None:
             client.username_pw_set(self.args["username"], self.args["password"])
         if self.args["tls"]:
@@ -75,7 +85,7 @@ class MqttLink:
     def publish(self, msg: Publish) -> mqtt.MQTTMessageInfo:
         """Publish one message (QoS 1 by default); commands carry an MQTT v5 expiry."""
         props = None
-        if msg.expiry_seconds is not None:
+        if msg.expiry_seconds is not None and self.v5:
             props = Properties(PacketTypes.PUBLISH)
             props.MessageExpiryInterval = max(1, int(msg.expiry_seconds))
         return self.client.publish(msg.topic, msg.payload, qos=msg.qos, retain=msg.retain,
@@ -86,8 +96,11 @@ class MqttLink:
         self._stopping = False
         self._worker = threading.Thread(target=self._work, name="mqtt-link-worker", daemon=True)
         self._worker.start()
-        self.client.connect_async(self.args["host"], self.args["port"], keepalive=30,
-                                  clean_start=True)
+        if self.v5:
+            self.client.connect_async(self.args["host"], self.args["port"], keepalive=30,
+                                      clean_start=True)
+        else:
+            self.client.connect_async(self.args["host"], self.args["port"], keepalive=30)
         self.client.loop_start()
         if not self.connected.wait(timeout):
             self.stop(publish_stopped=False)
@@ -124,7 +137,10 @@ class MqttLink:
         subs = []
         for r in self.routes:
             topic = f"$share/{self.shared_group}/{r.topic_filter}" if r.shared else r.topic_filter
-            subs.append((topic, SubscribeOptions(qos=1, noLocal=r.no_local and not r.shared)))
+            if self.v5:
+                subs.append((topic, SubscribeOptions(qos=1, noLocal=r.no_local and not r.shared)))
+            else:
+                subs.append((topic, 1))
         log.info("connected to MQTT broker %s:%s", self.args["host"], self.args["port"])
         if subs:
             # Ready only once the broker confirmed the subscriptions (see _on_subscribe):
@@ -134,7 +150,7 @@ class MqttLink:
             self._ready()
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
-        failed = [code for code in reason_codes if code.is_failure]
+        failed = [code for code in reason_codes if getattr(code, "is_failure", False)]
         if failed:
             log.warning("the broker refused %d subscription(s): %s", len(failed), failed)
         if mid == self._sub_mid:

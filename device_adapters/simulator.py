@@ -264,11 +264,16 @@ class Simulation:
     def __init__(self, url: str, prefix: str = "gatehouse", site: str = "default",
                  barriers: Iterable[str] = (), cameras: Iterable[str] = (),
                  scanners: Iterable[str] = (), idreaders: Iterable[str] = (),
-                 travel_seconds: float = 0.3) -> None:
-        """Create (not connect) the devices named by id."""
+                 travel_seconds: float = 0.3, fail_modes: dict[str, str] | None = None) -> None:
+        """Create (not connect) the devices named by id; fail_modes maps barrier id → mode."""
         self.url = url
         self.topics = Topics(prefix, site)
-        self.barriers = {i: SimulatedBarrier(url, self.topics, i, travel_seconds) for i in barriers}
+        modes = fail_modes or {}
+        unknown = set(modes) - set(barriers := list(barriers))
+        if unknown:
+            raise ValueError(f"no simulated barrier named {', '.join(sorted(unknown))}")
+        self.barriers = {i: SimulatedBarrier(url, self.topics, i, travel_seconds, fail_mode=modes.get(i))
+                         for i in barriers}
         self.cameras = {i: SimulatedCamera(url, self.topics, i) for i in cameras}
         self.scanners = {i: SimulatedScanner(url, self.topics, i) for i in scanners}
         self.idreaders = {i: SimulatedIdReader(url, self.topics, i) for i in idreaders}

@@ -28,7 +28,8 @@ def commander(app: Flask | None = None) -> Commander:
         topics = Topics(app.config["GATE_MQTT_PREFIX"], app.config["GATE_SITE"])
         name = f"web-{os.getpid()}"
         link = MqttLink(url, topics.bridge_availability(name),
-                        f"gatehouse-{name}-{socket.gethostname()}")
+                        f"gatehouse-{name}-{socket.gethostname()}",
+                        protocol=app.config.get("GATE_MQTT_PROTOCOL", "5"))
         made = Commander(link, topics)
         link.route(topics.device_filter("barrier", "ack"), made.handle_ack)
         if existing is not None:

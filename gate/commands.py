@@ -142,4 +142,69 @@ def run_cmd(host: str | None, port: int | None) -> None:
     run_all(current_app._get_current_object(), host, port)
 
 
-COMMANDS = [demo_cmd, user_group, audit_group, web_cmd, run_cmd]
+@click.command("bridge")
+@click.option("--name", default=None, help="This worker's name (default GATE_BRIDGE_NAME).")
+@click.option("--shared/--no-shared", default=None,
+              help="Share device events with other bridges (MQTT v5 shared subscriptions).")
+@with_appcontext
+def bridge_cmd(name: str | None, shared: bool | None) -> None:
+    """Connect the site's devices to Gatehouse (runs until stopped)."""
+    from gate.runner import run_bridge
+
+    run_bridge(current_app._get_current_object(), name, shared)
+
+
+@click.command("simulate")
+@click.option("--fail", "fails", multiple=True, metavar="BARRIER=MODE",
+              help="Make a barrier misbehave: MODE is reject or silent (repeatable).")
+@click.option("--plates", default="", help="Comma-separated plates for the entry camera to read in turn.")
+@click.option("--every", default=15.0, show_default=True, help="Seconds between simulated plate reads.")
+@with_appcontext
+def simulate_cmd(fails: tuple[str, ...], plates: str, every: float) -> None:
+    """Run simulated barriers, cameras and scanners for this site's devices (until stopped)."""
+    from gate.runner import run_simulation
+
+    modes = {}
+    for item in fails:
+        device, _, mode = item.partition("=")
+        if mode not in ("reject", "silent"):
+            raise click.ClickException(f"--fail {item!r}: use BARRIER=reject or BARRIER=silent")
+        modes[device] = mode
+    run_simulation(current_app._get_current_object(), modes,
+                   [p.strip() for p in plates.split(",") if p.strip()], every)
+
+
+@click.group("site")
+def site_group() -> None:
+    """The estate's layout: posts, gates, lanes and devices."""
+
+
+@site_group.command("apply")
+@click.argument("path", required=False, type=click.Path(dir_okay=False))
+@with_appcontext
+@reports_action_errors
+def site_apply(path: str | None) -> None:
+    """Load a site file (default GATE_SITE_FILE) into the database; safe to repeat."""
+    from gate.domain.topology import TopologyError
+    from gate.services.topology import apply_topology, load_site_file
+
+    path = path or current_app.config.get("GATE_SITE_FILE")
+    if not path:
+        raise click.ClickException("name a site file or set GATE_SITE_FILE / 请指定小区布局文件")
+    try:
+        topo = load_site_file(path, prefix=current_app.config["GATE_MQTT_PREFIX"])
+    except (TopologyError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if topo.code != current_app.config["GATE_SITE"]:
+        raise click.ClickException(f"{path} describes site {topo.code!r} but GATE_SITE is "
+                                   f"{current_app.config['GATE_SITE']!r}")
+    with transaction():
+        result = apply_topology(topo)
+    missing = {k: v for k, v in result.missing_from_file.items() if v}
+    click.echo(f"Site {topo.code}: created {dict(result.created) or 'nothing'}, "
+               f"updated {dict(result.updated) or 'nothing'}.")
+    if missing:
+        click.echo(f"In the database but not in the file (kept, not deleted): {missing}")
+
+
+COMMANDS = [site_group, demo_cmd, user_group, audit_group, web_cmd, run_cmd, bridge_cmd, simulate_cmd]

@@ -41,6 +41,7 @@ SETTINGS: dict[str, tuple[Any, Any]] = {
     "GATE_DATABASE_URL": (None, _str),
     "GATE_MQTT_URL": (None, _str),
     "GATE_MQTT_PREFIX": ("gatehouse", _str),
+    "GATE_MQTT_PROTOCOL": ("5", _str),
     "GATE_SITE": ("demo", _str),
     "GATE_SITE_FILE": (None, _str),
     "GATE_SIGNING_KEY_PATH": (None, _str),
@@ -83,6 +84,8 @@ def _validate(values: dict[str, Any]) -> None:
             raise ConfigError(f"{key} must be lower-case letters, digits, '_' or '-', got {text!r}")
         if key != "GATE_MQTT_PREFIX" and text != text.lower():
             raise ConfigError(f"{key} must be lower-case, got {text!r}")
+    if values["GATE_MQTT_PROTOCOL"] not in ("5", "3.1.1"):
+        raise ConfigError("GATE_MQTT_PROTOCOL must be 5 or 3.1.1")
     for key in ("GATE_KIOSK_IDLE_MINUTES", "GATE_LOGIN_MAX_FAILURES", "GATE_LOGIN_LOCK_MINUTES"):
         if values[key] <= 0:
             raise ConfigError(f"{key} must be a positive whole number, got {values[key]!r}")

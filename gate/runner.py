@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+import threading
 
 import click
 from flask import Flask
@@ -41,32 +42,92 @@ def _print_banner(app: Flask, host: str, port: int, broker_url: str | None) -> N
     click.echo("Press Ctrl+C to stop.\n")
 
 
+def _simulation(app: Flask, url: str, fail_modes: dict[str, str] | None = None):
+    """Simulators for the site's native devices (vendor devices need their real hardware)."""
+    from device_adapters.simulator import Simulation
+
+    devices = db.session.scalars(select(Device).join(Site, Site.id == Device.site_id)
+                                 .where(Site.code == app.config["GATE_SITE"],
+                                        Device.profile == "native")).all()
+    db.session.remove()
+    return Simulation(url, app.config["GATE_MQTT_PREFIX"], app.config["GATE_SITE"],
+                      barriers=[d.code for d in devices if d.kind == "barrier"],
+                      cameras=[d.code for d in devices if d.kind == "camera"],
+                      scanners=[d.code for d in devices if d.kind == "scanner"],
+                      idreaders=[d.code for d in devices if d.kind == "idreader"],
+                      fail_modes=fail_modes)
+
+
+def _until_stopped() -> None:
+    """Block until SIGINT or SIGTERM."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+
+
+def run_bridge(app: Flask, name: str | None, shared: bool | None) -> None:
+    """Run the bridge until SIGINT/SIGTERM, then say `stopped` and disconnect."""
+    from device_adapters.bridge import Bridge
+
+    bridge = Bridge(app, name=name, shared=shared).start()
+    click.echo(f"Bridge {bridge.name} connected for site {bridge.site}; Ctrl+C to stop.")
+    try:
+        _until_stopped()
+    finally:
+        bridge.stop()
+
+
+def run_simulation(app: Flask, fail_modes: dict[str, str], plates: list[str], every: float) -> None:
+    """Run simulated devices against GATE_MQTT_URL until stopped; the entry camera reads `plates`."""
+    url = app.config.get("GATE_MQTT_URL")
+    if not url:
+        raise click.ClickException("GATE_MQTT_URL is not set; `gate run` simulates with its own broker")
+    simulation = _simulation(app, url, fail_modes).start()
+    click.echo(f"Simulating {len(simulation.devices)} devices on {url}; Ctrl+C to stop.")
+    stop = threading.Event()
+
+    def read_plates() -> None:
+        cameras = list(simulation.cameras.values())
+        i = 0
+        while plates and cameras and not stop.wait(every):
+            cameras[0].publish_plate(plates[i % len(plates)])
+            i += 1
+
+    reader = threading.Thread(target=read_plates, daemon=True)
+    reader.start()
+    try:
+        _until_stopped()
+    finally:
+        stop.set()
+        simulation.stop()
+
+
 def run_all(app: Flask, host: str | None, port: int | None) -> None:
-    """Web app plus, when GATE_MQTT_URL is unset, an embedded broker and simulated devices."""
+    """Web app and bridge; when GATE_MQTT_URL is unset, also an embedded broker and simulated devices."""
+    from device_adapters.bridge import Bridge
+
     host = host or app.config["GATE_HOST"]
     port = port or app.config["GATE_PORT"]
     broker = simulation = None
     if not app.config.get("GATE_MQTT_URL"):
         from device_adapters.embedded_broker import EmbeddedBroker
-        from device_adapters.simulator import Simulation
 
         broker = EmbeddedBroker()
         broker.start()
-        devices = db.session.scalars(select(Device).join(Site, Site.id == Device.site_id)
-                                     .where(Site.code == app.config["GATE_SITE"])).all()
-        simulation = Simulation(
-            broker.url, app.config["GATE_MQTT_PREFIX"], app.config["GATE_SITE"],
-            barriers=[d.code for d in devices if d.kind == "barrier"],
-            cameras=[d.code for d in devices if d.kind == "camera"],
-            scanners=[d.code for d in devices if d.kind == "scanner"])
-        simulation.start()
         app.config["GATE_MQTT_URL"] = broker.url
+        app.config["GATE_MQTT_PROTOCOL"] = "3.1.1"  # the embedded broker's dialect
+        simulation = _simulation(app, broker.url).start()
+    bridge = Bridge(app).start()
     _print_banner(app, host, port, broker.url if broker else None)
+    # End this thread's transaction: on SQLite an open one holds the write lock for everyone.
+    db.session.remove()
     # systemd and `kill` send SIGTERM: stop cleanly so devices see "offline", not a dead socket.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         serve_web(app, host, port)
     finally:
+        bridge.stop()
         if simulation is not None:
             simulation.stop()
         if broker is not None:

@@ -16,16 +16,11 @@ def wants_json() -> bool:
 
 def register_blueprints(app: Flask) -> None:
     """Attach every blueprint and the shared error pages."""
-    from kiosk_ui import admin, auth, console, desk, gates, helpers, kiosk, portal
+    from kiosk_ui import admin, auth, console, desk, gates, health, helpers, kiosk, portal
 
     helpers.install(app)
-    for module in (auth, kiosk, gates, console, desk, portal, admin):
+    for module in (auth, kiosk, gates, console, desk, portal, admin, health):
         app.register_blueprint(module.bp)
-
-    @app.get("/healthz")
-    @public
-    def healthz():
-        return jsonify(status="ok")
 
     @app.get("/")
     @public

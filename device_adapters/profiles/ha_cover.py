@@ -108,13 +108,15 @@ class HomeAssistantCoverProfile(Profile):
         text = _text(payload)
         if text in ("", "None"):
             return []  # Home Assistant: empty is ignored, "None" resets to unknown
-        if text == self.stopped:
-            state = "fault" if self.stopped_is_fault else ("closed" if self._last == "closing" else "open")
-        elif text in self.states:
-            state = self.states[text]
-        else:
+        if text != self.stopped and text not in self.states:
             raise ValueError(f"unknown cover state {text[:20]!r}")
         with self._lock:
+            if text != self.stopped:
+                state = self.states[text]
+            elif self.stopped_is_fault:
+                state = "fault"
+            else:
+                state = "closed" if self._last == "closing" else "open"
             self._last = state
             done = [cid for cid, (action, _) in self._pending.items() if state in REACHES[action]]
             for cid in done:

@@ -11,6 +11,7 @@ for 1 s), then `POWER<x> ON` presses the gate's button and Tasmota releases it. 
 * `stat/…/POWER<relay> ON` (or `RESULT {"POWER<relay>":"ON"}`; with one relay and the default
   `SetOption26 0` Tasmota says `POWER`) acks the pending opens `done` with state `open`. The
   state is reported even with nothing pending (the button on the device, or a late answer).
+  Tasmota reports one change on both RESULT and POWER<x>; the second only repeats the state.
 * `OFF` only means the button was released, so it reports nothing, unless the site says
   `off_means_closed: true`.
 * `close` needs a second pulse relay (`close_relay`); its ON reports `closing`, not `closed`,
@@ -160,7 +161,7 @@ class TasmotaRelayProfile(Profile):
         if cmd.device != d.id:
             raise ValueError(f"command for {cmd.device} given to {d.id}")
         with self._lock:
-            if cmd.id in self._seen or cmd.id in self._pending:
+            if cmd.id in self._seen:
                 return []  # a redelivered command must not pulse the relay again
             self._seen[cmd.id] = None
             while len(self._seen) > SEEN_IDS:

@@ -190,7 +190,7 @@ def resolve_credentials(reference: str, environ: Mapping[str, str] | None = None
     if _ENV_REF.fullmatch(reference or ""):
         name = reference[4:]
         if not environ.get(name):
-            raise ValueError(f"credentials {reference}: environment variable {name} is not set")
+            raise ValueError(f"credentials {reference}: environment variable {name} is not set or empty")
         return environ[name]
     if _FILE_REF.fullmatch(reference or ""):
         path = reference[5:]
@@ -458,7 +458,7 @@ class _Reader:
             return None
         if self.kinds is not None and kind is not None and profile in self.kinds \
                 and kind not in self.kinds[profile]:
-            self.fail(where, f"profile {profile!r} cannot drive a {kind}; it drives: "
+            self.fail(where, f"profile {profile!r} cannot drive {kind} devices; it drives: "
                              f"{', '.join(self.kinds[profile]) or 'nothing'}")
             return None
         return profile

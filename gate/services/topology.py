@@ -138,7 +138,8 @@ def apply_topology(topo: SiteTopology, *, actor_id: int | None = None) -> Applie
                 for dev in lane_spec.devices:
                     up.row("devices", devices, (dev.kind, dev.id), Device,
                            {"site_id": site.id, "kind": dev.kind, "code": dev.id},
-                           lane_id=lane.id, name=dev.name, profile=dev.profile)
+                           lane_id=lane.id, name=dev.name, profile=dev.profile,
+                           options=dict(dev.options) or None, credentials=dev.credentials)
                     in_file["devices"].add((dev.kind, dev.id))
 
     gate_codes = {g.id: g.code for g in gates.values()}

@@ -17,6 +17,7 @@ import pytest
 from flask import got_request_exception
 from werkzeug.serving import make_server
 
+from device_adapters import web_link
 from gate.app import create_app
 from gate.extensions import db
 
@@ -73,6 +74,7 @@ def live_server(app_config) -> Iterator[str]:
         thread.join(timeout=10)
         server.server_close()
         got_request_exception.disconnect(record, application)
+        web_link.close(application)  # the kiosk's MQTT link, if a test used the gate panel
         with application.app_context():
             db.session.remove()
             db.engine.dispose()

@@ -204,3 +204,19 @@ def test_no_command_is_ever_retained(app, devices, bridge, broker):
         client.disconnect()
         client.loop_stop()
         client.reinitialise()
+
+
+def test_healthz_reports_bridge_and_devices(app, devices, bridge, broker):
+    """Protects monitoring: /healthz shows the broker connection, devices and dropped counts."""
+    _raw_publish((broker.host, broker.port), "gatehouse/demo/camera/anpr-in/plate", b"{bad")
+    wait_for(lambda: bridge.link.dropped.get("malformed"), what="a malformed drop")
+
+    def health():
+        body = app.test_client().get("/healthz").get_json()
+        bridges = [b for b in body["bridges"] if b["name"] == "main" and b["dropped"].get("malformed")]
+        return body if bridges and bridges[0]["connected"] else None
+
+    body = wait_for(health, timeout=15, what="bridge status in /healthz")
+    devices_by_id = {d["id"]: d for d in body["devices"]}
+    assert devices_by_id["car-in"]["online"] is True
+    assert devices_by_id["car-in"]["last_message_at"]

@@ -38,7 +38,8 @@ def assert_one_sentence_error(result, *needles: str) -> None:
 
 @pytest.mark.parametrize("command", [
     [], ["db"], ["db", "upgrade"], ["demo"], ["user"], ["user", "add"], ["audit"],
-    ["audit", "verify"], ["audit", "checkpoint"], ["web"], ["run"],
+    ["audit", "verify"], ["audit", "checkpoint"], ["web"], ["run"], ["bridge"], ["simulate"],
+    ["site"], ["site", "apply"],
 ])
 def test_every_command_has_help(tmp_path, command):
     """Protects operators: every command explains itself with --help."""
@@ -134,3 +135,17 @@ def test_demo_refused_for_other_site(gate_env):
     """Protects real estates: demo logins cannot be loaded into a non-demo site."""
     result = run_gate("demo", env=dict(gate_env, GATE_SITE="riverside"))
     assert_one_sentence_error(result, "GATE_SITE=demo")
+
+
+def test_site_apply_is_idempotent_and_reports_errors(gate_env, tmp_path):
+    """Protects the site file command: the demo file applies cleanly twice; a broken file is one
+    message naming the file and key, with exit 1."""
+    demo_file = Path(__file__).resolve().parents[2] / "gate" / "data" / "demo-site.toml"
+    for _ in range(2):
+        result = run_gate("site", "apply", str(demo_file), env=gate_env)
+        assert result.returncode == 0, result.stderr
+    broken = tmp_path / "site.toml"
+    broken.write_text(demo_file.read_text("utf-8").replace('profile = "native"',
+                                                                 'profile = "nonsense"', 1), "utf-8")
+    result = run_gate("site", "apply", str(broken), env=gate_env)
+    assert_one_sentence_error(result, str(broken), "profile")

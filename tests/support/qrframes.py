@@ -10,6 +10,7 @@ A frame is what the kiosk camera sees when a visitor holds up a phone or a print
 from __future__ import annotations
 
 import base64
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,12 +47,19 @@ def pass_token(rng: np.random.Generator) -> str:
     return f"GP1.{b64(30)}.{b64(64)}"
 
 
+@functools.lru_cache(maxsize=64)
 def qr_modules(text: str, border: int = QUIET_ZONE) -> np.ndarray:
-    """The QR symbol of ``text`` (ECC level M) as a bool matrix, True = dark, with its quiet zone."""
+    """The QR symbol of ``text`` (ECC level M) as a bool matrix, True = dark, with its quiet zone.
+
+    The library picks the mask pattern as real pass generators do; that choice is the slow
+    part, hence the cache (the returned array is read-only).
+    """
     code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=border)
     code.add_data(text)
     code.make(fit=True)
-    return np.array(code.get_matrix(), dtype=bool)
+    matrix = np.array(code.get_matrix(), dtype=bool)
+    matrix.flags.writeable = False
+    return matrix
 
 
 def clean_frame(text: str, module_px: int = 6, bgr: bool = True) -> np.ndarray:
@@ -65,11 +73,17 @@ def clean_frame(text: str, module_px: int = 6, bgr: bool = True) -> np.ndarray:
     return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR) if bgr else frame
 
 
+def _noise(rng: np.random.Generator, sigma: float) -> np.ndarray:
+    """Gaussian sensor noise over a whole frame."""
+    return rng.standard_normal((HEIGHT, WIDTH), dtype=np.float32) * np.float32(sigma)
+
+
 def _background(rng: np.random.Generator) -> np.ndarray:
     """A dim gradient with low-frequency blotches and a few hard-edged objects (not a flat wall)."""
-    ys, xs = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float32)
     gx, gy = rng.uniform(-0.05, 0.05, 2)
-    bg = rng.uniform(70, 150) + gx * xs + gy * ys
+    xs = np.arange(WIDTH, dtype=np.float32) * np.float32(gx)
+    ys = np.arange(HEIGHT, dtype=np.float32)[:, None] * np.float32(gy)
+    bg = np.float32(rng.uniform(70, 150)) + xs + ys
     blotches = cv2.resize(rng.normal(0, 18, (9, 16)).astype(np.float32), (WIDTH, HEIGHT),
                           interpolation=cv2.INTER_CUBIC)
     bg = bg + blotches
@@ -108,14 +122,14 @@ def render(text: str, rng: np.random.Generator, hard: Hardness = HARD, bgr: bool
     mask = cv2.warpPerspective(np.ones_like(symbol), matrix, (WIDTH, HEIGHT), flags=cv2.INTER_LINEAR)
     frame = _background(rng) * (1 - mask) + warped * mask
     frame = cv2.GaussianBlur(frame, (0, 0), rng.uniform(*hard.blur_sigma))
-    frame = frame + rng.normal(0, rng.uniform(*hard.noise_sigma), frame.shape)
+    frame += _noise(rng, rng.uniform(*hard.noise_sigma))
     gray = np.clip(frame, 0, 255).astype(np.uint8)
     return cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR) if bgr else gray
 
 
 def blank_frame(rng: np.random.Generator, bgr: bool = True) -> np.ndarray:
     """A frame of the same scene with no code in it (nobody at the kiosk)."""
-    frame = _background(rng) + rng.normal(0, 4, (HEIGHT, WIDTH))
+    frame = _background(rng) + _noise(rng, 4.0)
     gray = np.clip(frame, 0, 255).astype(np.uint8)
     return cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR) if bgr else gray
 
