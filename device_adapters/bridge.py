@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import socket
 import threading
 from datetime import UTC, datetime
@@ -18,7 +19,7 @@ from sqlalchemy import select
 from device_adapters import contract
 from device_adapters.commander import Commander
 from device_adapters.link import MqttLink
-from device_adapters.profiles import profile_class
+from device_adapters.profiles import ha_discovery, profile_class
 from device_adapters.profiles.base import DeviceConfig, Profile, Publish
 from device_adapters.topics import Topics
 from gate.domain.events import Availability, BarrierAck, BarrierState, CardRead, PlateRead, Scan
@@ -85,6 +86,9 @@ class Bridge:
         link.route(t.device_filter("barrier", "ack"), self._on_canonical, no_local=True)
         link.route(t.device_filter("barrier", "state"), self._on_canonical, no_local=True)
         link.route(t.device_filter("+", "availability"), self._on_canonical, no_local=True)
+        if self.app.config.get("GATE_HA_DISCOVERY", True):
+            link.route(ha_discovery.HA_STATUS_TOPIC, self._on_ha_status)
+            link.route(ha_discovery.ha_set_filter(t), self._on_ha_set, shared=True)
         for profile in self.profiles.values():
             if profile.name != "native":
                 for topic_filter in profile.subscriptions():
@@ -113,6 +117,47 @@ class Bridge:
         for profile in self.profiles.values():
             for msg in profile.on_connect():
                 self.link.publish(msg)
+        self._publish_discovery()
+
+    # --- Home Assistant --------------------------------------------------------------------
+
+    def _barrier_configs(self) -> list[DeviceConfig]:
+        return [p.device for (kind, _), p in self.profiles.items() if kind == "barrier"]
+
+    def _publish_discovery(self) -> None:
+        if self.app.config.get("GATE_HA_DISCOVERY", True):
+            for msg in ha_discovery.discovery_messages(self.topics, self._barrier_configs()):
+                self.link.publish(msg)
+
+    def _on_ha_status(self, topic: str, payload: bytes) -> None:
+        if ha_discovery.should_republish(topic, payload):
+            # HA asks for a short random delay, so a fleet of bridges does not answer at once.
+            timer = threading.Timer(random.uniform(0.5, 3.0), self._publish_discovery)
+            timer.daemon = True
+            timer.start()
+
+    def _on_ha_set(self, topic: str, payload: bytes) -> None:
+        """A Home Assistant user pressed open/close: an ordinary, recorded barrier command."""
+        from gate.services import ActionError, barriers
+
+        device_id = ha_discovery.ha_set_device(self.topics, topic)
+        if device_id is None or ("barrier", device_id) not in self.profiles:
+            return self.link.drop("unknown_device", topic)
+        try:
+            action = ha_discovery.parse_ha_set(payload)
+        except ValueError as exc:
+            return self.link.drop("malformed", topic, str(exc))
+        with self.app.app_context():
+            try:
+                device = db.session.scalars(select(Device).join(Site).where(
+                    Site.code == self.site, Device.kind == "barrier", Device.code == device_id)).one()
+                cmd = barriers.order(device, action, ha_discovery.HA_REASON, source="home_assistant")
+            except ActionError as exc:
+                return self.link.drop("rejected", topic, exc.code)
+            finally:
+                db.session.remove()
+        self.commander.send(cmd, self._outcome_recorder(cmd.id))
+        return None
 
     def _on_canonical(self, topic: str, payload: bytes) -> None:
         parsed = self.topics.parse(topic)
@@ -190,6 +235,8 @@ class Bridge:
                         device_events.touch(event.site, "barrier", event.device)
                 elif isinstance(event, BarrierState):
                     device_events.record_state(event)
+                    if self.app.config.get("GATE_HA_DISCOVERY", True):
+                        self.link.publish(ha_discovery.state_message(self.topics, event.device, event.state))
                 elif isinstance(event, Availability):
                     device_events.record_availability(event)
             except ValueError as exc:

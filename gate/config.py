@@ -54,6 +54,7 @@ SETTINGS: dict[str, tuple[Any, Any]] = {
     "GATE_EQUIPMENT": ("radio,keys,logbook,torch,umbrella", _str),
     "GATE_BRIDGE_NAME": ("main", _str),
     "GATE_BRIDGE_SHARED": (False, _bool),
+    "GATE_HA_DISCOVERY": (True, _bool),
     "GATE_PLATE_MIN_CONFIDENCE": (0.8, float),
     "GATE_COMMAND_TTL_SECONDS": (5.0, float),
     "GATE_TIMEZONE": ("Asia/Shanghai", _str),
