@@ -66,10 +66,32 @@ def _until_stopped() -> None:
     stop.wait()
 
 
+def apply_site_file(app: Flask) -> None:
+    """If GATE_SITE_FILE is set, validate it and bring the database in line before devices connect."""
+    path = app.config.get("GATE_SITE_FILE")
+    if not path:
+        return
+    from gate.domain.topology import TopologyError
+    from gate.services import transaction
+    from gate.services.topology import apply_topology, load_site_file
+
+    try:
+        topo = load_site_file(path, prefix=app.config["GATE_MQTT_PREFIX"])
+    except (TopologyError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if topo.code != app.config["GATE_SITE"]:
+        raise click.ClickException(f"{path} describes site {topo.code!r} but GATE_SITE is "
+                                   f"{app.config['GATE_SITE']!r}")
+    with transaction():
+        apply_topology(topo)
+    db.session.remove()
+
+
 def run_bridge(app: Flask, name: str | None, shared: bool | None) -> None:
     """Run the bridge until SIGINT/SIGTERM, then say `stopped` and disconnect."""
     from device_adapters.bridge import Bridge
 
+    apply_site_file(app)
     bridge = Bridge(app, name=name, shared=shared).start()
     click.echo(f"Bridge {bridge.name} connected for site {bridge.site}; Ctrl+C to stop.")
     try:
@@ -109,6 +131,7 @@ def run_all(app: Flask, host: str | None, port: int | None) -> None:
 
     host = host or app.config["GATE_HOST"]
     port = port or app.config["GATE_PORT"]
+    apply_site_file(app)
     broker = simulation = None
     if not app.config.get("GATE_MQTT_URL"):
         from device_adapters.embedded_broker import EmbeddedBroker
