@@ -159,8 +159,12 @@ def bridge_cmd(name: str | None, shared: bool | None) -> None:
               help="Make a barrier misbehave: MODE is reject or silent (repeatable).")
 @click.option("--plates", default="", help="Comma-separated plates for the entry camera to read in turn.")
 @click.option("--every", default=15.0, show_default=True, help="Seconds between simulated plate reads.")
+@click.option("--repeats", default=1, show_default=True,
+              help="Reads per car, as a camera sees one car several times.")
+@click.option("--confidence", default=0.95, show_default=True, help="Confidence of the reads (0..1).")
 @with_appcontext
-def simulate_cmd(fails: tuple[str, ...], plates: str, every: float) -> None:
+def simulate_cmd(fails: tuple[str, ...], plates: str, every: float, repeats: int,
+                 confidence: float) -> None:
     """Run simulated barriers, cameras and scanners for this site's devices (until stopped)."""
     from gate.runner import run_simulation
 
@@ -170,8 +174,10 @@ def simulate_cmd(fails: tuple[str, ...], plates: str, every: float) -> None:
         if mode not in ("reject", "silent"):
             raise click.ClickException(f"--fail {item!r}: use BARRIER=reject or BARRIER=silent")
         modes[device] = mode
+    if not 0 <= confidence <= 1 or repeats < 1:
+        raise click.ClickException("--confidence must be 0..1 and --repeats at least 1")
     run_simulation(current_app._get_current_object(), modes,
-                   [p.strip() for p in plates.split(",") if p.strip()], every)
+                   [p.strip() for p in plates.split(",") if p.strip()], every, repeats, confidence)
 
 
 @click.group("site")

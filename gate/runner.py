@@ -100,7 +100,8 @@ def run_bridge(app: Flask, name: str | None, shared: bool | None) -> None:
         bridge.stop()
 
 
-def run_simulation(app: Flask, fail_modes: dict[str, str], plates: list[str], every: float) -> None:
+def run_simulation(app: Flask, fail_modes: dict[str, str], plates: list[str], every: float,
+                   repeats: int = 1, confidence: float = 0.95) -> None:
     """Run simulated devices against GATE_MQTT_URL until stopped; the entry camera reads `plates`."""
     url = app.config.get("GATE_MQTT_URL")
     if not url:
@@ -113,7 +114,8 @@ def run_simulation(app: Flask, fail_modes: dict[str, str], plates: list[str], ev
         cameras = list(simulation.cameras.values())
         i = 0
         while plates and cameras and not stop.wait(every):
-            cameras[0].publish_plate(plates[i % len(plates)])
+            for _ in range(repeats):  # each read is its own event, as a camera reports them
+                cameras[0].publish_plate(plates[i % len(plates)], confidence=confidence)
             i += 1
 
     reader = threading.Thread(target=read_plates, daemon=True)

@@ -165,3 +165,25 @@ def test_bridge_survives_broker_restart(app, broker):
     finally:
         bridge.stop()
         barrier.stop()
+
+
+def test_stale_command_is_not_relayed(app, broker, listen):
+    """Protects against late openings: an expired command for a vendor barrier is answered
+    `expired` and never reaches the relay."""
+    with app.app_context():
+        db.session.execute(update(Device).where(Device.code == "car-out").values(
+            profile="tasmota", options={"topic": "tasmota_gate1"}))
+        db.session.commit()
+    relay = listen("cmnd/tasmota_gate1/#", "gatehouse/demo/barrier/car-out/ack")
+    bridge = Bridge(app).start()
+    try:
+        stale = json.dumps({"id": "old-1", "action": "open", "reason": "test",
+                            "issued_at": "2026-01-01T00:00:00Z", "expires_at": "2026-01-01T00:00:05Z"})
+        relay.publish("gatehouse/demo/barrier/car-out/command", stale)
+        topic, payload = relay.take(1)[0]
+        assert topic == "gatehouse/demo/barrier/car-out/ack"
+        assert json.loads(payload)["result"] == "expired"
+        assert bridge.link.dropped.get("stale_command") == 1
+        assert relay.messages.empty()  # nothing was sent to cmnd/tasmota_gate1/…
+    finally:
+        bridge.stop()
