@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import threading
+from collections import OrderedDict
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from device_adapters.topics import Topics
-from gate.domain.events import BarrierCommand, DeviceEvent
+from gate.domain.events import BarrierAck, BarrierCommand, DeviceEvent
 
 MAX_PAYLOAD = 64 * 1024  # bytes; anything larger from a device is refused unread
+GRACE = timedelta(seconds=1)  # same grace the commander gives an answer after expiry
+SEEN_IDS = 256  # recent command ids remembered, so a QoS 1 redelivery is not sent twice
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,70 @@ class Profile:
     def pending_timeouts(self, now: datetime) -> list[DeviceEvent]:
         """Events due because time passed (e.g. a synthesised ack); called about once a second."""
         return []
+
+
+class CommandBook:
+    """A vendor barrier's commands in flight: ids seen, answers due, pending until the device replies."""
+
+    def __init__(self, site: str, device: str) -> None:
+        """An empty book for one barrier."""
+        self.site, self.device = site, device
+        # command() runs on the link's worker thread, due() on the bridge's ticker
+        self._lock = threading.Lock()
+        self._pending: dict[str | int, tuple[str, str, datetime]] = {}  # key -> (command id, action, expiry)
+        self._queue: list[DeviceEvent] = []
+        self._seen: OrderedDict[str, None] = OrderedDict()
+
+    def admit(self, cmd: BarrierCommand, now: datetime, *, supported: bool = True) -> bool:
+        """True for a new, live, doable command; False for a repeat, else queue `expired` or `rejected`."""
+        if cmd.device != self.device:
+            raise ValueError(f"command for {cmd.device} given to {self.device}")
+        with self._lock:
+            if cmd.id in self._seen:
+                return False  # a redelivered command must not reach the device again
+            self._seen[cmd.id] = None
+            while len(self._seen) > SEEN_IDS:
+                self._seen.popitem(last=False)
+            if cmd.expires_at > now and supported:
+                return True
+            # answers that need no device wait for due(): command() can only return messages
+            result = "expired" if cmd.expires_at <= now else "rejected"
+            self._queue.append(BarrierAck(self.site, self.device, cmd.id, result, None, now))
+        return False
+
+    def expect(self, key: str | int, cmd: BarrierCommand) -> None:
+        """Wait for the device's answer to cmd, known by key (the command id, or a vendor request id)."""
+        with self._lock:
+            self._pending[key] = (cmd.id, cmd.action, cmd.expires_at)
+
+    def settle(self, actions: Collection[str], state: str, now: datetime) -> list[BarrierAck]:
+        """Acks `done` with state for every pending command whose action is one of actions."""
+        with self._lock:
+            keys = [k for k, (_, action, _) in self._pending.items() if action in actions]
+            done = [self._pending.pop(k)[0] for k in keys]
+        return [BarrierAck(self.site, self.device, cid, "done", state, now) for cid in done]
+
+    def take(self, key: str | int) -> tuple[str, str] | None:
+        """The pending (command id, action) known by key, now answered; None if not ours or forgotten."""
+        with self._lock:
+            pending = self._pending.pop(key, None)
+        if pending is None:
+            return None
+        command_id, action, _ = pending
+        return command_id, action
+
+    def due(self, now: datetime) -> list[DeviceEvent]:
+        """Drain queued answers and forget commands whose answer can no longer count."""
+        with self._lock:
+            for key in [k for k, (_, _, expires) in self._pending.items() if expires + GRACE <= now]:
+                del self._pending[key]
+            events, self._queue = self._queue, []
+        return events
+
+
+def expiry_seconds(cmd: BarrierCommand, now: datetime) -> int:
+    """The MQTT v5 expiry for a command's message: rounded up, at least 1 (0 would mean never)."""
+    return max(1, int((cmd.expires_at - now).total_seconds() + 0.999))
 
 
 def load_json(payload: bytes) -> Any:

@@ -20,19 +20,15 @@ Home Assistant discovery of our own barriers lives in `ha_discovery.py`.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from device_adapters.profiles import register
-from device_adapters.profiles.base import DeviceConfig, Profile, Publish
+from device_adapters.profiles.base import CommandBook, DeviceConfig, Profile, Publish, expiry_seconds
 from device_adapters.topics import Topics
-from gate.domain.events import Availability, BarrierAck, BarrierCommand, BarrierState, DeviceEvent
+from gate.domain.events import Availability, BarrierCommand, BarrierState, DeviceEvent
 
-GRACE = timedelta(seconds=1)  # same grace the commander gives an answer after expiry
-SEEN_IDS = 256  # recent command ids remembered, so a QoS 1 redelivery is not sent twice
 REACHES = {"open": ("opening", "open"), "close": ("closing", "closed")}
 
 
@@ -85,11 +81,9 @@ class HomeAssistantCoverProfile(Profile):
             raise ValueError(f"device {device.id}: state and availability values must be distinct")
         self.stopped_is_fault = self.option("stopped_is_fault", False) is True
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-        self._lock = threading.Lock()
+        # Only handle() reads and writes it, always on the link's one worker thread: no lock needed.
         self._last: str | None = None
-        self._pending: dict[str, tuple[str, datetime]] = {}  # command id -> (action, expires_at)
-        self._queue: list[DeviceEvent] = []
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._book = CommandBook(device.site, device.id)  # pending keyed by command id
 
     def subscriptions(self) -> list[str]:
         """The state topic, and the availability topic if there is one."""
@@ -110,43 +104,25 @@ class HomeAssistantCoverProfile(Profile):
             return []  # Home Assistant: empty is ignored, "None" resets to unknown
         if text != self.stopped and text not in self.states:
             raise ValueError(f"unknown cover state {text[:20]!r}")
-        with self._lock:
-            if text != self.stopped:
-                state = self.states[text]
-            elif self.stopped_is_fault:
-                state = "fault"
-            else:
-                state = "closed" if self._last == "closing" else "open"
-            self._last = state
-            done = [cid for cid, (action, _) in self._pending.items() if state in REACHES[action]]
-            for cid in done:
-                del self._pending[cid]
-        acks: list[DeviceEvent] = [BarrierAck(d.site, d.id, cid, "done", state, now) for cid in done]
-        return [*acks, BarrierState(d.site, d.id, state, now)]
+        if text != self.stopped:
+            state = self.states[text]
+        elif self.stopped_is_fault:
+            state = "fault"
+        else:
+            state = "closed" if self._last == "closing" else "open"
+        self._last = state
+        reached = [action for action, states in REACHES.items() if state in states]
+        return [*self._book.settle(reached, state, now), BarrierState(d.site, d.id, state, now)]
 
     def command(self, cmd: BarrierCommand) -> list[Publish]:
         """The cover's OPEN or CLOSE payload on its command topic (never retained)."""
-        d, now = self.device, self.clock()
-        if cmd.device != d.id:
-            raise ValueError(f"command for {cmd.device} given to {d.id}")
-        with self._lock:
-            if cmd.id in self._seen:
-                return []  # a redelivered command is not sent again
-            self._seen[cmd.id] = None
-            while len(self._seen) > SEEN_IDS:
-                self._seen.popitem(last=False)
-            if cmd.expires_at <= now:
-                self._queue.append(BarrierAck(d.site, d.id, cmd.id, "expired", None, now))
-                return []
-            self._pending[cmd.id] = (cmd.action, cmd.expires_at)
-        ttl = (cmd.expires_at - now).total_seconds()
+        now = self.clock()
+        if not self._book.admit(cmd, now):
+            return []  # a redelivery is not sent again; a stale one is answered expired
+        self._book.expect(cmd.id, cmd)
         return [Publish(self.command_topic, self.payloads[cmd.action].encode(), retain=False, qos=1,
-                        expiry_seconds=max(1, int(ttl + 0.999)))]
+                        expiry_seconds=expiry_seconds(cmd, now))]
 
     def pending_timeouts(self, now: datetime) -> list[DeviceEvent]:
         """Drain queued answers and forget commands whose answer can no longer count."""
-        with self._lock:
-            for cid in [c for c, (_, exp) in self._pending.items() if exp + GRACE <= now]:
-                del self._pending[cid]
-            events, self._queue = self._queue, []
-        return events
+        return self._book.due(now)

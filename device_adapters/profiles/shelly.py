@@ -23,18 +23,23 @@ from __future__ import annotations
 import itertools
 import secrets
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from device_adapters.profiles import register
-from device_adapters.profiles.base import DeviceConfig, Profile, Publish, dumps, load_json
+from device_adapters.profiles.base import (
+    CommandBook,
+    DeviceConfig,
+    Profile,
+    Publish,
+    dumps,
+    expiry_seconds,
+    load_json,
+)
 from device_adapters.topics import Topics
 from gate.domain.events import Availability, BarrierAck, BarrierCommand, BarrierState, DeviceEvent
 
-GRACE = timedelta(seconds=1)  # same grace the commander gives an answer after expiry
-SEEN_IDS = 256  # recent command ids remembered, so a QoS 1 redelivery does not pulse twice
 # Random start: a bridge restarted, or another bridge on the same `src`, never reuses an id.
 _RPC_IDS = itertools.count(secrets.randbelow(1 << 30) + 1)
 _RPC_LOCK = threading.Lock()
@@ -77,10 +82,7 @@ class ShellyGen2Profile(Profile):
             raise ValueError(f"device {device.id}: pulse_seconds must be a number of seconds 0..3600")
         self.pulse_seconds = pulse
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-        self._lock = threading.Lock()
-        self._pending: dict[int, tuple[str, str, datetime]] = {}  # rpc id -> (command id, action, expires)
-        self._queue: list[DeviceEvent] = []
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._book = CommandBook(device.site, device.id)  # pending keyed by our int RPC id
 
     def subscriptions(self) -> list[str]:
         """Our RPC replies, the device's notifications and its online flag."""
@@ -118,11 +120,10 @@ class ShellyGen2Profile(Profile):
             outcome = "done"
         else:
             raise ValueError("RPC reply has neither result nor error")
-        with self._lock:
-            pending = self._pending.pop(rpc_id, None) if isinstance(rpc_id, int) else None
+        pending = self._book.take(rpc_id)  # our keys are ints: a string id is never found
         if pending is None:
             return []  # an answer to someone else's request (or one we already forgot)
-        command_id, action, _ = pending
+        command_id, action = pending
         if outcome == "rejected":
             return [BarrierAck(d.site, d.id, command_id, "rejected", None, now)]
         state = "open" if action == "open" else "closing"
@@ -147,33 +148,18 @@ class ShellyGen2Profile(Profile):
 
     def command(self, cmd: BarrierCommand) -> list[Publish]:
         """A `Switch.Set` pulse on the open (or close) switch; other answers go to the queue."""
-        d, now = self.device, self.clock()
-        if cmd.device != d.id:
-            raise ValueError(f"command for {cmd.device} given to {d.id}")
+        now = self.clock()
         switch = self.switch_id if cmd.action == "open" else self.close_switch_id
-        with self._lock:
-            if cmd.id in self._seen:
-                return []  # a redelivered command must not pulse the relay again
-            self._seen[cmd.id] = None
-            while len(self._seen) > SEEN_IDS:
-                self._seen.popitem(last=False)
-            if cmd.expires_at <= now or switch is None:
-                result = "expired" if cmd.expires_at <= now else "rejected"
-                self._queue.append(BarrierAck(d.site, d.id, cmd.id, result, None, now))
-                return []
-            with _RPC_LOCK:
-                rpc_id = next(_RPC_IDS)
-            self._pending[rpc_id] = (cmd.id, cmd.action, cmd.expires_at)
+        if not self._book.admit(cmd, now, supported=switch is not None):
+            return []  # a redelivery must not pulse the relay again; the rest are answered by the book
+        with _RPC_LOCK:
+            rpc_id = next(_RPC_IDS)
+        self._book.expect(rpc_id, cmd)
         frame = {"id": rpc_id, "src": self.src, "method": "Switch.Set",
                  "params": {"id": switch, "on": True, "toggle_after": self.pulse_seconds}}
-        ttl = (cmd.expires_at - now).total_seconds()
         return [Publish(f"{self.prefix}/rpc", dumps(frame), retain=False, qos=1,
-                        expiry_seconds=max(1, int(ttl + 0.999)))]
+                        expiry_seconds=expiry_seconds(cmd, now))]
 
     def pending_timeouts(self, now: datetime) -> list[DeviceEvent]:
         """Drain queued answers and forget requests whose answer can no longer count."""
-        with self._lock:
-            for rpc_id in [r for r, (_, _, exp) in self._pending.items() if exp + GRACE <= now]:
-                del self._pending[rpc_id]
-            events, self._queue = self._queue, []
-        return events
+        return self._book.due(now)

@@ -25,19 +25,22 @@ for 1 s), then `POWER<x> ON` presses the gate's button and Tasmota releases it. 
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from device_adapters.profiles import register
-from device_adapters.profiles.base import DeviceConfig, Profile, Publish, load_json
+from device_adapters.profiles.base import (
+    CommandBook,
+    DeviceConfig,
+    Profile,
+    Publish,
+    expiry_seconds,
+    load_json,
+)
 from device_adapters.topics import Topics
-from gate.domain.events import Availability, BarrierAck, BarrierCommand, BarrierState, DeviceEvent
+from gate.domain.events import Availability, BarrierCommand, BarrierState, DeviceEvent
 
-GRACE = timedelta(seconds=1)  # same grace the commander gives an answer after expiry
-SEEN_IDS = 256  # recent command ids remembered, so a QoS 1 redelivery does not pulse twice
 _TOKEN = re.compile(r"%[a-z]+%")
 
 
@@ -108,10 +111,7 @@ class TasmotaRelayProfile(Profile):
                     self._keys["POWER"] = role
         self._power_topics = {at("stat_prefix", "stat", key): role for key, role in self._keys.items()}
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-        self._lock = threading.Lock()
-        self._pending: dict[str, tuple[str, datetime]] = {}  # command id -> (action, expires_at)
-        self._queue: list[DeviceEvent] = []
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._book = CommandBook(device.site, device.id)  # pending keyed by command id
 
     def subscriptions(self) -> list[str]:
         """RESULT, the relays' POWER topics and the LWT."""
@@ -148,40 +148,18 @@ class TasmotaRelayProfile(Profile):
                 return [BarrierState(d.site, d.id, "closed", now)]
             return []
         state = "open" if role == "open" else "closing"
-        with self._lock:
-            done = [cid for cid, (action, _) in self._pending.items() if action == role]
-            for cid in done:
-                del self._pending[cid]
-        acks: list[DeviceEvent] = [BarrierAck(d.site, d.id, cid, "done", state, now) for cid in done]
-        return [*acks, BarrierState(d.site, d.id, state, now)]
+        return [*self._book.settle({role}, state, now), BarrierState(d.site, d.id, state, now)]
 
     def command(self, cmd: BarrierCommand) -> list[Publish]:
         """Pulse the open (or close) relay; answers that need no device go to the queue."""
-        d, now = self.device, self.clock()
-        if cmd.device != d.id:
-            raise ValueError(f"command for {cmd.device} given to {d.id}")
-        with self._lock:
-            if cmd.id in self._seen:
-                return []  # a redelivered command must not pulse the relay again
-            self._seen[cmd.id] = None
-            while len(self._seen) > SEEN_IDS:
-                self._seen.popitem(last=False)
-            if cmd.expires_at <= now:
-                self._queue.append(BarrierAck(d.site, d.id, cmd.id, "expired", None, now))
-                return []
-            relay = self.relay if cmd.action == "open" else self.close_relay
-            if relay is None:
-                self._queue.append(BarrierAck(d.site, d.id, cmd.id, "rejected", None, now))
-                return []
-            self._pending[cmd.id] = (cmd.action, cmd.expires_at)
-        ttl = (cmd.expires_at - now).total_seconds()
+        now = self.clock()
+        relay = self.relay if cmd.action == "open" else self.close_relay
+        if not self._book.admit(cmd, now, supported=relay is not None):
+            return []  # a redelivery must not pulse the relay again; the rest are answered by the book
+        self._book.expect(cmd.id, cmd)
         return [Publish(self._cmnd(f"POWER{relay}"), b"ON", retain=False, qos=1,
-                        expiry_seconds=max(1, int(ttl + 0.999)))]
+                        expiry_seconds=expiry_seconds(cmd, now))]
 
     def pending_timeouts(self, now: datetime) -> list[DeviceEvent]:
         """Drain queued answers and forget commands whose answer can no longer count."""
-        with self._lock:
-            for cid in [c for c, (_, exp) in self._pending.items() if exp + GRACE <= now]:
-                del self._pending[cid]
-            events, self._queue = self._queue, []
-        return events
+        return self._book.due(now)
