@@ -5,7 +5,8 @@
 
 Frames are 1280×720 with a pass-sized QR code under random perspective, Gaussian blur,
 Gaussian noise and low contrast (tests/support/qrframes.py). Each decoder runs twice: on the
-full frame only, and through the half → 3/4 → full pyramid that ``qr.decode`` uses. A frame
+full frame only, and through the levels ``qr.decode`` uses by default (half size, full
+size, full size median-filtered; see device_adapters/qr.py). A frame
 counts as read when the decoder returns the text the frame was made with. Times include the
 grey conversion and are per frame; "blank ms" is the median on frames with no code (the
 kiosk camera's usual case: it bounds the CPU the adapter uses while nobody is there).
@@ -24,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere in the repo
 
-from device_adapters.qr import DECODERS, FULL_ONLY, PYRAMID, decode  # noqa: E402
+from device_adapters.qr import DECODERS, FULL_ONLY, LEVELS, Level, decode  # noqa: E402
 from tests.support.qrframes import blank_frame, make_frames  # noqa: E402
 
 
@@ -35,18 +36,18 @@ def percentile(sorted_values: list[float], q: float) -> float:
 
 
 def measure(frames: list[tuple[np.ndarray, str]], blanks: list[np.ndarray], decoder: str,
-            scales: tuple[float, ...]) -> dict[str, float]:
+            levels: tuple[Level, ...]) -> dict[str, float]:
     """Read rate and per-frame times of one decoder configuration."""
     times, read = [], 0
     for frame, text in frames:
         start = time.perf_counter()
-        texts = decode(frame, decoder, scales)
+        texts = decode(frame, decoder, levels)
         times.append((time.perf_counter() - start) * 1000)
         read += text in texts
     blank_times = []
     for frame in blanks:
         start = time.perf_counter()
-        decode(frame, decoder, scales)
+        decode(frame, decoder, levels)
         blank_times.append((time.perf_counter() - start) * 1000)
     times.sort()
     return {
@@ -79,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     print(header)
     print("-" * len(header))
     for name in args.decoder or list(DECODERS):
-        for label, scales in (("full frame", FULL_ONLY), ("pyramid", PYRAMID)):
-            r = measure(frames, blanks, name, scales)
+        for label, levels in (("full frame", FULL_ONLY), ("levels", LEVELS)):
+            r = measure(frames, blanks, name, levels)
             print(f"{name:<14} {label:<13} {r['read']:>4}/{len(frames):<4} {r['rate']:>7.1f} "
                   f"{r['median']:>10.2f} {r['p95']:>8.2f} {r['blank']:>9.2f}", flush=True)
     return 0

@@ -7,11 +7,10 @@ it publishes ``scanner/{id}/scan`` events and a retained ``scanner/{id}/availabi
 camera topics (``camera/{id}/snapshot/request`` → JPEG on ``camera/{id}/snapshot/{request}``),
 so a kiosk camera answers on both subtrees.
 
-A code held in front of the lens is read in many consecutive frames; ``Debouncer`` turns
-those sightings into one scan per presentation. Frames are read and decoded in one thread;
-decoding (device_adapters/qr.py) takes a few ms per 1280×720 frame, well inside a 25 fps
-frame interval, so a live stream does not fall behind. Video files are read as fast as they
-decode unless ``realtime`` is set; a live stream that drops is reopened every few seconds.
+A code held up to the lens is seen in many frames; ``Debouncer`` makes that one scan. One
+thread reads and decodes (device_adapters/qr.py: a few ms per 1280×720 frame, inside a 25 fps
+interval, so a live stream does not fall behind; one that drops is reopened). A video file is
+read as fast as it decodes, or with ``loop=True`` (a demo clip) replayed at its frame rate.
 """
 
 from __future__ import annotations
@@ -49,19 +48,14 @@ class Debouncer:
     """Lets a text through once per presentation: again only after ``seconds`` unseen."""
 
     def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
-        """``clock`` returns seconds (monotonic); tests pass a fake one."""
         if seconds < 0:
             raise ValueError(f"debounce seconds must not be negative, not {seconds!r}")
-        self.seconds = seconds
-        self.clock = clock
+        self.seconds, self.clock = seconds, clock  # clock: monotonic seconds; tests fake it
         self._last_seen: dict[str, float] = {}
 
     def admit(self, text: str) -> bool:
-        """Record a sighting of ``text``; True if it should be reported as a new scan.
-
-        A sighting within ``seconds`` of the previous one extends the presentation, so a code
-        held up for ten seconds is one scan however long the window is.
-        """
+        """Record a sighting; True if it is a new scan. A sighting within ``seconds`` of the
+        previous one extends the presentation: a code held up for ten seconds is one scan."""
         now = self.clock()
         # Forget texts unseen for longer than the window, so memory stays bounded.
         self._last_seen = {t: at for t, at in self._last_seen.items() if now - at <= self.seconds}
@@ -71,18 +65,19 @@ class Debouncer:
 
 
 def _redact(spec: str) -> str:
-    """The source spec with any password in its URL replaced, for error messages and logs."""
+    """The source spec with any password in its URL masked, for error messages and logs."""
     parts = urlsplit(spec)
-    if parts.password is None:
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if not at or ":" not in userinfo:
         return spec
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    return urlunsplit(parts._replace(netloc=f"{userinfo.split(':', 1)[0]}:***@{hostport}"))
 
 
-def is_live(spec: str) -> bool:
-    """True for a USB index or a stream URL, False for a video file."""
-    spec = spec.strip()
-    return spec.isdigit() or urlsplit(spec).scheme.lower() in STREAM_SCHEMES
+def _source_kind(spec: str) -> str:
+    """'usb' for a camera index, 'stream' for an rtsp/http(s) URL, else 'file'."""
+    if spec.strip().isdigit():
+        return "usb"
+    return "stream" if urlsplit(spec.strip()).scheme.lower() in STREAM_SCHEMES else "file"
 
 
 def open_source(spec: str) -> cv2.VideoCapture:
@@ -90,16 +85,16 @@ def open_source(spec: str) -> cv2.VideoCapture:
 
     Raises CameraError with a sentence saying what could not be opened and what to check.
     """
-    spec = spec.strip()
-    if spec.isdigit():
+    spec, kind = spec.strip(), _source_kind(spec)
+    if kind == "usb":
         capture = cv2.VideoCapture(int(spec))
         hint = f"USB camera {spec}: is it connected, and not in use by another program?"
-    elif urlsplit(spec).scheme.lower() in STREAM_SCHEMES:
+    elif kind == "stream":
         capture = cv2.VideoCapture(spec, cv2.CAP_FFMPEG)
         hint = f"camera stream {_redact(spec)}: check the address, credentials and network."
+    elif not Path(spec).is_file():
+        raise CameraError(f"Cannot open video file {spec!r}: no such file.")
     else:
-        if not Path(spec).is_file():
-            raise CameraError(f"Cannot open video file {spec!r}: no such file.")
         capture = cv2.VideoCapture(spec)
         hint = f"video file {spec!r}: OpenCV cannot decode it (unsupported format?)."
     if not capture.isOpened():
@@ -121,8 +116,7 @@ class KioskCamera(SimulatedDevice):
 
     def __init__(self, url: str, topics: Topics, device_id: str, source: str,
                  decoder: str = DEFAULT_DECODER, debounce_seconds: float = 3.0, jpeg_quality: int = 80,
-                 *, loop: bool = False, realtime: bool = False,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 *, loop: bool = False, clock: Callable[[], float] = time.monotonic) -> None:
         """Validate the settings and create the (not yet connected) client; opens nothing."""
         if decoder not in DECODERS:
             raise ValueError(f"unknown QR decoder {decoder!r}: choose one of {', '.join(DECODERS)}")
@@ -130,11 +124,10 @@ class KioskCamera(SimulatedDevice):
             raise ValueError(f"jpeg_quality must be within 1..100, not {jpeg_quality!r}")
         super().__init__(url, topics, device_id)
         self.source, self.decoder, self.jpeg_quality = source, decoder, jpeg_quality
-        self.loop, self.realtime, self.live = loop, realtime, is_live(source)
+        self.loop, self.live = loop, _source_kind(source) != "file"
         self.debouncer = Debouncer(debounce_seconds, clock)
         self.finished = threading.Event()  # set when the reader thread has ended
-        self.frames_read = 0
-        self.scans_published = 0
+        self.frames_read = self.scans_published = 0
         self._capture: cv2.VideoCapture | None = None
         self._latest: np.ndarray | None = None
         self._halt = threading.Event()
@@ -225,9 +218,9 @@ class KioskCamera(SimulatedDevice):
         return None
 
     def _read_frames(self) -> None:
-        interval = 0.0
-        if self.realtime and not self.live and self._capture is not None:
-            interval = 1.0 / (self._capture.get(cv2.CAP_PROP_FPS) or 25.0)
+        interval = due = 0.0
+        if self.loop and not self.live and self._capture is not None:
+            interval, due = 1.0 / (self._capture.get(cv2.CAP_PROP_FPS) or 25.0), time.monotonic()
         try:
             while (frame := self._next_frame()) is not None:
                 self._latest = frame  # one reference swap; the snapshot handler reads it as is
@@ -235,8 +228,10 @@ class KioskCamera(SimulatedDevice):
                 for text in decode(frame, self.decoder):
                     if self.debouncer.admit(text):
                         self._publish_scan(text)
-                if interval and self._halt.wait(interval):
-                    break
+                if interval:  # play a looping clip at its frame rate, never catching up a backlog
+                    due = max(due + interval, time.monotonic())
+                    if self._halt.wait(max(0.0, due - time.monotonic())):
+                        break
         except Exception:  # a dead reader must not leave the device "online"
             log.exception("%r: frame reader failed; reporting offline", self)
             self.client.publish(self.availability_topic, "offline", qos=QOS, retain=True)

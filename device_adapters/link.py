@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -133,6 +134,14 @@ class MqttLink:
         if reason_code.is_failure:
             log.warning("MQTT broker refused the connection: %s", reason_code)
             return
+        sock = client.socket()
+        if sock is not None and hasattr(sock, "setsockopt"):
+            # paho leaves Nagle on: a command right after a PUBACK would wait for the broker's
+            # delayed ACK (~40 ms on Linux). Gate commands are tiny and must leave at once.
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
         client.publish(self.availability_topic, "online", qos=1, retain=True)
         subs = []
         for r in self.routes:
