@@ -130,7 +130,8 @@ def main() -> None:
                       f"p99 {percentile(values, 99):6.2f} ms   ({len(values)} at {args.rate:g}/s)")
             added_p50 = statistics.median(gated) - statistics.median(baseline)
             added_p99 = percentile(gated, 99) - percentile(baseline, 99)
-            print(f"{'added by Gatehouse':>22}: p50 {added_p50:6.2f} ms   p99 {added_p99:6.2f} ms   ({dialect})")
+            print(f"{'added by Gatehouse':>22}: p50 {added_p50:6.2f} ms   "
+                  f"p99 {added_p99:6.2f} ms   ({dialect})")
         finally:
             broker.terminate()
             broker.wait(10)
