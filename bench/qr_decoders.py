@@ -5,8 +5,8 @@
 
 Frames are 1280×720 with a pass-sized QR code under random perspective, Gaussian blur,
 Gaussian noise and low contrast (tests/support/qrframes.py). Each decoder runs twice: on the
-full frame only, and through the levels ``qr.decode`` uses by default (half size, full
-size, full size median-filtered; see device_adapters/qr.py). A frame
+full frame only, and through the levels ``qr.decode`` uses by default (1/2, 3/4 and full
+size, then full size median-filtered; see device_adapters/qr.py). A frame
 counts as read when the decoder returns the text the frame was made with. Times include the
 grey conversion and are per frame; "blank ms" is the median on frames with no code (the
 kiosk camera's usual case: it bounds the CPU the adapter uses while nobody is there).

@@ -180,6 +180,35 @@ def simulate_cmd(fails: tuple[str, ...], plates: str, every: float, repeats: int
                    [p.strip() for p in plates.split(",") if p.strip()], every, repeats, confidence)
 
 
+@click.command("camera")
+@click.option("--device", "device_id", default="kiosk-cam", show_default=True,
+              help="The scanner id this camera publishes as (from the site file).")
+@click.option("--source", required=True,
+              help="USB camera index (0), an rtsp:// or http:// stream, or a video file.")
+@click.option("--debounce", default=3.0, show_default=True,
+              help="Seconds a code must be out of sight before it counts again.")
+@with_appcontext
+def camera_cmd(device_id: str, source: str, debounce: float) -> None:
+    """Read QR codes from the kiosk camera and publish each distinct code once (until stopped)."""
+    from device_adapters.camera import CameraError, KioskCamera
+    from device_adapters.topics import Topics
+    from gate.runner import until_stopped
+
+    url = current_app.config.get("GATE_MQTT_URL")
+    if not url:
+        raise click.ClickException("GATE_MQTT_URL is not set / 未配置 GATE_MQTT_URL")
+    topics = Topics(current_app.config["GATE_MQTT_PREFIX"], current_app.config["GATE_SITE"])
+    try:
+        camera = KioskCamera(url, topics, device_id, source, debounce_seconds=debounce).start()
+    except (CameraError, ValueError, TimeoutError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Kiosk camera {device_id} reading {source}; Ctrl+C to stop.")
+    try:
+        until_stopped()
+    finally:
+        camera.stop()
+
+
 @click.group("site")
 def site_group() -> None:
     """The estate's layout: posts, gates, lanes and devices."""
@@ -213,4 +242,5 @@ def site_apply(path: str | None) -> None:
         click.echo(f"In the database but not in the file (kept, not deleted): {missing}")
 
 
-COMMANDS = [site_group, demo_cmd, user_group, audit_group, web_cmd, run_cmd, bridge_cmd, simulate_cmd]
+COMMANDS = [site_group, camera_cmd, demo_cmd, user_group, audit_group, web_cmd, run_cmd, bridge_cmd,
+            simulate_cmd]

@@ -58,7 +58,7 @@ def _simulation(app: Flask, url: str, fail_modes: dict[str, str] | None = None):
                       fail_modes=fail_modes)
 
 
-def _until_stopped() -> None:
+def until_stopped() -> None:
     """Block until SIGINT or SIGTERM."""
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -95,7 +95,7 @@ def run_bridge(app: Flask, name: str | None, shared: bool | None) -> None:
     bridge = Bridge(app, name=name, shared=shared).start()
     click.echo(f"Bridge {bridge.name} connected for site {bridge.site}; Ctrl+C to stop.")
     try:
-        _until_stopped()
+        until_stopped()
     finally:
         bridge.stop()
 
@@ -121,7 +121,7 @@ def run_simulation(app: Flask, fail_modes: dict[str, str], plates: list[str], ev
     reader = threading.Thread(target=read_plates, daemon=True)
     reader.start()
     try:
-        _until_stopped()
+        until_stopped()
     finally:
         stop.set()
         simulation.stop()

@@ -39,7 +39,7 @@ def assert_one_sentence_error(result, *needles: str) -> None:
 @pytest.mark.parametrize("command", [
     [], ["db"], ["db", "upgrade"], ["demo"], ["user"], ["user", "add"], ["audit"],
     ["audit", "verify"], ["audit", "checkpoint"], ["web"], ["run"], ["bridge"], ["simulate"],
-    ["site"], ["site", "apply"],
+    ["site"], ["site", "apply"], ["camera"],
 ])
 def test_every_command_has_help(tmp_path, command):
     """Protects operators: every command explains itself with --help."""
