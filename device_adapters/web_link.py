@@ -45,3 +45,27 @@ def close(app: Flask) -> None:
         made = app.extensions.pop("gate_commander", None)
     if made is not None:
         made.link.stop()
+
+
+def publish_alert(kind: str, text: str, gate: str | None = None, app: Flask | None = None) -> bool:
+    """Publish on `{prefix}/{site}/alerts` (SPEC §3); False if the broker cannot be reached.
+
+    The alert is a courtesy to other systems: the incident itself is already recorded, and the
+    supervisor console shows it whether or not this publish succeeds.
+    """
+    import json
+    import logging
+    import uuid
+
+    from device_adapters.profiles.base import Publish
+    from device_adapters.topics import rfc3339
+
+    app = app or current_app._get_current_object()
+    try:
+        made = commander(app)
+    except (ConnectionError, ValueError):
+        logging.getLogger(__name__).warning("alert %s not published: no MQTT broker", kind)
+        return False
+    payload = {"id": str(uuid.uuid4()), "kind": kind, "gate": gate, "text": text, "at": rfc3339()}
+    made.link.publish(Publish(made.topics.alerts(), json.dumps(payload, ensure_ascii=False).encode()))
+    return True

@@ -50,7 +50,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     import gate.models  # noqa: F401  (register tables)
     from gate.commands import COMMANDS
-    from gate.services import shiftbook  # noqa: F401  (append-only guards)
+    from gate.services import shiftbook, visits  # noqa: F401  (append-only guards, open items)
     from gate.services.auth import install_session_rules
     from kiosk_ui import register_blueprints
 

@@ -5,8 +5,14 @@ from gate.models.estate import Building, Device, Gate, Lane, Post, Resident, Sit
 from gate.models.shiftbook import Checkpoint, ShiftBookEntry, ShiftBookHead
 from gate.models.shifts import FollowUp, JournalRecord, PostOrder, PostOrderAck, Shift
 from gate.models.users import ROLES, Role, User
+from gate.models.visits import Approval, Incident, Visit, Visitor, WatchlistEntry
 
 __all__ = [
+    "Approval",
+    "Incident",
+    "Visit",
+    "Visitor",
+    "WatchlistEntry",
     "BarrierCommandRecord",
     "BridgeStatus",
     "DeviceEvent",
