@@ -24,7 +24,7 @@ MAX_NAME = 40
 # parse_resident_id's English reasons → what the guard reads, saying which check failed.
 _ID_REASONS = (
     ("18 characters", _("The ID number must have 18 characters. Check it and type it again.")),
-    ("characters", _("The ID number may only hold digits, with X at the end. Check it again.")),
+    ("17 digits", _("The ID number may only hold digits, with X at the end. Check it again.")),
     ("region", _("The ID number's first six digits are not a real region. Check it again.")),
     ("birth date", _("The ID number's birth date is impossible. Check digits 7 to 14.")),
     ("check character", _("The ID number's last character does not match (a digit is mistyped). "
