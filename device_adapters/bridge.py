@@ -200,8 +200,9 @@ class Bridge:
         except ValueError as exc:
             return self.link.drop("malformed", topic, str(exc))
         if cmd.expires_at <= datetime.now(UTC):
+            self.link.drop("stale_command", topic, cmd.id)
             self._dispatch(BarrierAck(self.site, cmd.device, cmd.id, "expired", None, utcnow()), relay=True)
-            return self.link.drop("stale_command", topic, cmd.id)
+            return None
         try:
             messages = profile.command(cmd)
         except ValueError as exc:
