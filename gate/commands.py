@@ -242,5 +242,107 @@ def site_apply(path: str | None) -> None:
         click.echo(f"In the database but not in the file (kept, not deleted): {missing}")
 
 
+@click.command("purge")
+@click.option("--dry-run", is_flag=True, help="Only count what is past retention; change nothing.")
+@with_appcontext
+@reports_action_errors
+def purge_cmd(dry_run: bool) -> None:
+    """Enforce the retention periods (GATE_RETENTION_*); run it daily, e.g. from a systemd timer or cron."""
+    from gate.services import retention
+
+    counts = retention.purge(dry_run=dry_run)
+    if dry_run:
+        click.echo("Dry run, nothing changed / 试运行，未做更改. Past retention:")
+    else:
+        click.echo("Purged / 已清理:")
+    for kind in retention.KINDS:
+        click.echo(f"  {kind:<18} {counts[kind]}")
+
+
+def _site_or_fail():
+    from gate.services.sites import current_site
+
+    site = current_site()
+    if site is None:
+        raise click.ClickException(f"site {current_app.config['GATE_SITE']!r} is not set up; run "
+                                   "'gate demo' or create the site first")
+    return site
+
+
+@click.group("person")
+def person_group() -> None:
+    """A person's records on request (PIPL): export or erase them."""
+
+
+@person_group.command("export")
+@click.option("--id-number", is_flag=False, flag_value="-", default=None,
+              help="Find the person by ID number; give the option without a value to be asked "
+                   "for it (keeps it out of shell history).")
+@click.option("--id-type", default="resident_id", show_default=True,
+              type=click.Choice(["resident_id", "passport", "other"]), help="Kind of document.")
+@click.option("--visitor-id", type=int, help="Find the person by visitor number.")
+@click.option("--output", type=click.Path(dir_okay=False), help="Write to this new file (default: stdout).")
+@with_appcontext
+@reports_action_errors
+def person_export(id_number: str | None, id_type: str, visitor_id: int | None, output: str | None) -> None:
+    """Print everything kept about one person as JSON (the ID number only masked)."""
+    import json
+    import os
+
+    from gate.services import erasure
+
+    if (id_number is None) == (visitor_id is None):
+        raise click.ClickException("give either --id-number or --visitor-id / 请指定证件号码或来访人编号")
+    if id_number == "-":
+        id_number = click.prompt("ID number / 证件号码", hide_input=True)
+    site = _site_or_fail()
+    if visitor_id is None:
+        found = erasure.find_by_id_number(site.id, id_type, id_number)
+        if not found:
+            raise click.ClickException("no visitor with that ID number is recorded here / "
+                                       "未找到该证件的来访记录")
+        if len(found) > 1:
+            ids = ", ".join(str(v.id) for v in found)
+            raise click.ClickException(f"several visitor records match ({ids}); export each with "
+                                       "--visitor-id / 有多条记录，请逐条导出")
+        visitor = found[0]
+    else:
+        visitor = erasure.get(site.id, visitor_id)
+    text = json.dumps(erasure.export(visitor), ensure_ascii=False, indent=2)
+    if output is None:
+        click.echo(text)
+        return
+    try:
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise click.ClickException(f"cannot create {output}: {exc.strerror} / 无法创建文件") from None
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text + "\n")
+    click.echo(f"Wrote visitor {visitor.id}'s records to {output}.")
+
+
+@person_group.command("erase")
+@click.option("--visitor-id", type=int, required=True, help="The visitor number (see the console or export).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_appcontext
+@reports_action_errors
+def person_erase(visitor_id: int, yes: bool) -> None:
+    """Anonymise one person and their visits and delete their ID-card reads (asks first)."""
+    from gate.extensions import db
+    from gate.services import erasure
+
+    visitor = erasure.get(_site_or_fail().id, visitor_id)
+    count = len(erasure.visits_of(visitor))
+    click.echo(f"Visitor {visitor.id}: {visitor.name}, ID {visitor.id_masked or '-'}, {count} visit(s).")
+    if not yes:
+        db.session.rollback()  # hold no database lock while the operator reads and answers
+        click.confirm("Erase this person's records? This cannot be undone / 确认清除？此操作不可撤销",
+                      abort=True)
+        visitor = erasure.get(_site_or_fail().id, visitor_id)
+    counts = erasure.erase(visitor)
+    click.echo(f"Erased visitor {visitor.id} / 已清除: {counts['visits']} visit(s) anonymised, "
+               f"{counts['card_events']} card read(s) deleted.")
+
+
 COMMANDS = [site_group, camera_cmd, demo_cmd, user_group, audit_group, web_cmd, run_cmd, bridge_cmd,
-            simulate_cmd]
+            simulate_cmd, purge_cmd, person_group]

@@ -60,7 +60,16 @@ SETTINGS: dict[str, tuple[Any, Any]] = {
     "GATE_TIMEZONE": ("Asia/Shanghai", _str),
     "GATE_HOST": ("127.0.0.1", _str),
     "GATE_PORT": (5000, _int),
+    # Retention (SPEC §5, PIPL art. 19), enforced by `gate purge`.
+    "GATE_RETENTION_VISITS_DAYS": (180, _int),
+    "GATE_RETENTION_DEVICE_EVENTS_DAYS": (30, _int),  # plate reads, scans, ID-card reads
+    "GATE_RETENTION_JOURNAL_DAYS": (365, _int),  # what guards wrote
+    "GATE_RETENTION_WATCHLIST_EXPIRED_DAYS": (90, _int),  # after removal or expiry
+    "GATE_VISIT_AUTO_CHECKOUT_HOURS": (24, _int),
 }
+RETENTION_SETTINGS = ("GATE_RETENTION_VISITS_DAYS", "GATE_RETENTION_DEVICE_EVENTS_DAYS",
+                      "GATE_RETENTION_JOURNAL_DAYS", "GATE_RETENTION_WATCHLIST_EXPIRED_DAYS",
+                      "GATE_VISIT_AUTO_CHECKOUT_HOURS")
 
 
 def _validate(values: dict[str, Any]) -> None:
@@ -87,7 +96,8 @@ def _validate(values: dict[str, Any]) -> None:
             raise ConfigError(f"{key} must be lower-case, got {text!r}")
     if values["GATE_MQTT_PROTOCOL"] not in ("5", "3.1.1"):
         raise ConfigError("GATE_MQTT_PROTOCOL must be 5 or 3.1.1")
-    for key in ("GATE_KIOSK_IDLE_MINUTES", "GATE_LOGIN_MAX_FAILURES", "GATE_LOGIN_LOCK_MINUTES"):
+    for key in ("GATE_KIOSK_IDLE_MINUTES", "GATE_LOGIN_MAX_FAILURES", "GATE_LOGIN_LOCK_MINUTES",
+                *RETENTION_SETTINGS):
         if values[key] <= 0:
             raise ConfigError(f"{key} must be a positive whole number, got {values[key]!r}")
     try:

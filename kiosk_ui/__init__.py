@@ -16,11 +16,16 @@ def wants_json() -> bool:
 
 def register_blueprints(app: Flask) -> None:
     """Attach every blueprint and the shared error pages."""
-    from kiosk_ui import admin, auth, console, desk, gates, health, helpers, kiosk, portal
+    from kiosk_ui import admin, auth, console, desk, gates, health, helpers, kiosk, portal, visitors
 
     helpers.install(app)
-    for module in (auth, kiosk, gates, console, desk, portal, admin, health):
+    for module in (auth, kiosk, gates, visitors, console, desk, portal, admin, health):
         app.register_blueprint(module.bp)
+    from kiosk_ui import privacy  # personal data requests (SPEC §5)
+    app.register_blueprint(privacy.bp)
+    from kiosk_ui import watchlist
+
+    app.register_blueprint(watchlist.bp)
 
     @app.get("/")
     @public

@@ -59,6 +59,19 @@ KINDS = {
     "device.online": _l("Device online"),
     "device.offline": _l("Device offline"),
     "site.topology": _l("Site layout loaded"),
+    "visit.started": _l("Visitor registered"),
+    "visit.host_answer": _l("Host answered"),
+    "visit.admitted": _l("Visitor admitted"),
+    "visit.checked_out": _l("Visitor left"),
+    "visit.refused": _l("Visitor refused"),
+    "visit.message_left": _l("Message left for the host"),
+    "visit.watchlist_hit": _l("Watchlist match"),
+    "approval.requested": _l("Supervisor approval requested"),
+    "approval.decided": _l("Supervisor decided"),
+    "incident.forced_entry": _l("Forced entry"),
+    "incident.closed": _l("Incident closed"),
+    "watchlist.added": _l("Added to the watchlist"),
+    "watchlist.removed": _l("Removed from the watchlist"),
 }
 
 

@@ -1,21 +1,102 @@
-"""Resident portal: the resident's own unit and vehicles."""
+"""Resident portal: the household, visitors asking at the gate right now, and messages left."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from datetime import timedelta
+
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from gate.extensions import db
-from gate.models import Resident, Role
-from gate.services import auth
+from gate.models import Resident, Role, Visit
+from gate.models.types import utcnow
+from gate.services import ActionError, auth, visits
+from kiosk_ui.forms import PlainForm
+from kiosk_ui.helpers import localtime
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
+residents = auth.roles_required(Role.RESIDENT)
+
+# A request older than this is not shown: the visitor has long left the gate.
+REQUEST_WINDOW = timedelta(hours=2)
+MESSAGE_DAYS = 30
+
+
+def _resident() -> Resident | None:
+    return db.session.scalars(select(Resident).where(Resident.user_id == current_user.id)).first()
+
+
+def pending_requests(unit_id: int) -> list[Visit]:
+    """Visitors at the gate for this unit whom nobody has answered for yet, oldest first."""
+    return list(db.session.scalars(
+        select(Visit).where(Visit.unit_id == unit_id, Visit.state == "waiting_host",
+                            Visit.host_answer.is_(None), Visit.created_at > utcnow() - REQUEST_WINDOW)
+        .options(selectinload(Visit.visitor)).order_by(Visit.created_at, Visit.id)))
+
+
+def messages(unit_id: int) -> list[Visit]:
+    """Messages visitors left when the host was out or declined, newest first, last 30 days."""
+    return list(db.session.scalars(
+        select(Visit).where(Visit.unit_id == unit_id, Visit.state == "declined",
+                            Visit.message.is_not(None),
+                            Visit.created_at > utcnow() - timedelta(days=MESSAGE_DAYS))
+        .options(selectinload(Visit.visitor)).order_by(Visit.created_at.desc(), Visit.id.desc())))
+
+
+def _request_json(visit: Visit) -> dict:
+    # Name as the visitor gave it, purpose, time: never the ID number or the phone.
+    return {"id": visit.id, "name": visit.visitor.name, "purpose": visit.purpose or "",
+            "plate": visit.plate or "", "asked_at": localtime(visit.created_at, "%H:%M"),
+            "answer_url": url_for("portal.answer", visit_id=visit.id)}
 
 
 @bp.get("/")
-@auth.roles_required(Role.RESIDENT)
+@residents
 def home():
-    """What the estate knows about the signed-in resident's household."""
-    resident = db.session.scalars(select(Resident).where(Resident.user_id == current_user.id)).first()
-    return render_template("portal/home.html", resident=resident)
+    """The household, live requests from the gate (with Approve / Decline) and messages left."""
+    resident = _resident()
+    requests, notes = ([], []) if resident is None else (pending_requests(resident.unit_id),
+                                                           messages(resident.unit_id))
+    return render_template("portal/home.html", resident=resident, requests=requests, notes=notes,
+                           form=PlainForm())
+
+
+@bp.get("/requests")
+@residents
+def pending():
+    """The pending requests as JSON; portal.js polls this every second."""
+    resident = _resident()
+    rows = [] if resident is None else pending_requests(resident.unit_id)
+    response = jsonify(requests=[_request_json(v) for v in rows])
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/visits/<int:visit_id>/answer")
+@residents
+def answer(visit_id: int):
+    """The resident lets a visitor in or declines; only for visits to their own unit."""
+    resident = _resident()
+    visit = db.session.get(Visit, visit_id)
+    if resident is None or visit is None or visit.unit_id != resident.unit_id:
+        abort(404)
+    if not PlainForm().validate():
+        abort(400)
+    choice = request.form.get("answer", "")
+    if choice not in ("approved", "declined"):
+        flash(_("Tap Approve or Decline."), "error")
+        return redirect(url_for("portal.home"))
+    name = visit.visitor.name
+    try:
+        visits.host_answer(visit, choice, by="portal", actor=current_user)
+    except ActionError as exc:
+        flash(exc.message, "error")
+    else:
+        if choice == "approved":
+            flash(_("Thank you. The guard will let %(name)s in.", name=name), "success")
+        else:
+            flash(_("The guard will tell %(name)s that you cannot receive them now.", name=name), "success")
+    return redirect(url_for("portal.home"))

@@ -23,6 +23,17 @@ SCRIPTS = {
     "handover": _l("Count the equipment together before you both sign: whoever signs "
                    "without checking owns the shortage."),
     "orders": _l("Read every post order before starting your shift."),
+    # 篇3 §四 对来访人员
+    "ask_host": _l("Hello, whom are you visiting?"),
+    "show_id": _l("Please show your ID."),
+    "wait_host": _l("Please wait a moment, I'll find them for you."),
+    "id_refused": _l("Sorry, sir/madam, this is company policy, for the residents' safety; "
+                     "please understand."),
+    "forgot_id": _l("Sir/madam, please wait a moment, let me ask my supervisor."),
+    "forced": _l("Sorry, by company rules no one may enter without ID; please cooperate with my work."),
+    "welcome": _l("Thank you for your cooperation, welcome."),
+    "host_absent": _l("Sorry, they are not in now; would you like to leave a card or a message?"),
+    "goodbye": _l("Welcome back any time, goodbye!"),
 }
 
 

@@ -8,10 +8,21 @@ from gate.extensions import db
 
 @contextmanager
 def transaction() -> Iterator[None]:
-    """Commit everything done inside, or nothing: the action and its shift-book entry together."""
+    """Commit everything done inside, or nothing: the action and its shift-book entry together.
+
+    A row changed by someone else meanwhile (a versioned row, e.g. two guards on one visit)
+    becomes ActionError "conflict", so every action reports it the same way.
+    """
+    from flask_babel import lazy_gettext
+    from sqlalchemy.orm.exc import StaleDataError
+
     try:
         yield
         db.session.commit()
+    except StaleDataError:
+        db.session.rollback()
+        raise ActionError("conflict", lazy_gettext("Someone else changed this just now. Reload the "
+                                                   "page and try again.")) from None
     except BaseException:
         db.session.rollback()
         raise

@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from gate.domain.events import Availability, BarrierState, CardRead, Scan
+from gate.domain.idcard import parse_resident_id
 from gate.extensions import db
 from gate.models import DeviceEvent, DeviceStatus
 from gate.models.types import utcnow
@@ -41,10 +42,18 @@ def record_scan(scan: Scan) -> DeviceEvent | None:
 
 
 def record_card(card: CardRead) -> DeviceEvent | None:
-    """Keep an ID-card read masked and hashed for the kiosk's visitor desk; None if a repeat."""
+    """Keep an ID-card read masked and hashed for the kiosk's visitor desk; None if a repeat.
+
+    Card readers read resident ID cards: the number is normalised like a typed one, so a card
+    read and a typed number give the same keyed hash (watchlist, returning visitors).
+    """
+    try:
+        number = parse_resident_id(card.id_number)
+    except ValueError:
+        number = card.id_number.strip().upper()  # a foreign or damaged card: keep it comparable
     with transaction():
         return claim(card.site, card.device, card.event_id, "card",
-                     {"name": card.name, **protect_id(card.id_number)})
+                     {"name": card.name, **protect_id(number)})
 
 
 def _status(site: str, kind: str, device: str) -> DeviceStatus:

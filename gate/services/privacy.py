@@ -26,10 +26,19 @@ def _key() -> bytes:
 
 
 def id_hash(number: str) -> str:
-    """HMAC-SHA256 of a normalised ID number, for matching watchlists and repeat visitors."""
+    """HMAC-SHA256 of a text, keyed with the site's secret (use document_hash for documents)."""
     return hmac.new(_key(), number.strip().upper().encode(), hashlib.sha256).hexdigest()
 
 
-def protect_id(number: str) -> dict[str, str]:
+def document_hash(id_type: str, number: str) -> str:
+    """The one keyed hash of an identity document, however it reached us (typed or card read).
+
+    `number` must already be normalised (parse_resident_id for resident ID cards).
+    """
+    return id_hash(f"{id_type}:{number}")
+
+
+def protect_id(number: str, id_type: str = "resident_id") -> dict[str, str]:
     """What may be stored about an ID number: its masked form and keyed hash."""
-    return {"id_masked": mask_id(number.strip().upper()), "id_hash": id_hash(number)}
+    clean = number.strip().upper()
+    return {"id_masked": mask_id(clean), "id_hash": document_hash(id_type, clean)}

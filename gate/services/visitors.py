@@ -16,7 +16,7 @@ from gate.extensions import db
 from gate.models import Visitor, WatchlistEntry
 from gate.models.types import utcnow
 from gate.services import ActionError
-from gate.services.privacy import id_hash
+from gate.services.privacy import document_hash
 
 ID_TYPES = ("resident_id", "passport", "other")
 MAX_NAME = 40
@@ -43,9 +43,13 @@ class Identity:
     id_hash: str | None
 
 
-def clean_text(value: str | None, limit: int) -> str:
-    """Fold full-width characters, trim, refuse control characters and over-long text."""
-    text = unicodedata.normalize("NFKC", value or "").strip()
+def clean_text(value: str | None, limit: int, *, fold: bool = True) -> str:
+    """Trim, refuse control characters and over-long text; `fold` turns full-width into ASCII.
+
+    Fold names and numbers (a guard types "１２３" as often as "123"), not free text: folding
+    would turn Chinese punctuation such as ，：（） into ASCII in a guard's account.
+    """
+    text = (unicodedata.normalize("NFKC", value or "") if fold else (value or "")).strip()
     if len(text) > limit:
         raise ActionError("too_long", _("A field is too long (at most %(n)d characters).", n=limit))
     if any(unicodedata.category(c) == "Cc" for c in text):
@@ -82,7 +86,7 @@ def check_identity(name: str, id_type: str | None, id_text: str | None,
             raise ActionError("bad_id", _("The ID number is not valid. Check it again.")) from None
     else:
         number = number.upper()
-    return Identity(name, clean_phone, id_type, mask_id(number), id_hash(f"{id_type}:{number}"))
+    return Identity(name, clean_phone, id_type, mask_id(number), document_hash(id_type, number))
 
 
 def returning(site_id: int, identity: Identity) -> Visitor | None:

@@ -11,7 +11,6 @@ from datetime import timedelta
 
 from flask_babel import lazy_gettext as _
 from sqlalchemy import select
-from sqlalchemy.orm.exc import StaleDataError
 
 from gate.domain.plates import normalize_plate
 from gate.domain.units import normalize_unit_code
@@ -41,7 +40,7 @@ def find_unit(site_id: int, code: str) -> Unit:
     return unit
 
 
-def _entry(kind: str, visit: Visit, actor: User | None, **data) -> int:
+def _entry(kind: str, visit: Visit, actor: User | None, /, **data) -> int:
     return shiftbook.append(kind, {"visit_id": visit.id, **data}, actor_id=actor.id if actor else None,
                             shift_id=visit.shift_id).seq
 
@@ -50,7 +49,7 @@ def start(guard: User, shift: Shift | None, unit_code: str, identity: Identity, 
           purpose: str = "", plate: str = "") -> Visit:
     """Register a walk-in and ask the host; a watchlist hit is refused at once (and recorded)."""
     unit = find_unit(guard.site_id, unit_code)
-    purpose = visitors.clean_text(purpose, 200)
+    purpose = visitors.clean_text(purpose, 200, fold=False)
     clean_plate = None
     if plate and plate.strip():
         try:
@@ -88,36 +87,23 @@ def _require(visit: Visit, *states: str) -> None:
                                            "the page.", state=visit.state))
 
 
-def _commit_or_conflict() -> None:
-    try:
-        db.session.commit()
-    except StaleDataError:
-        db.session.rollback()
-        raise ActionError("conflict", _("Another guard changed this visit just now. Reload the page."))\
-            from None
-
-
 def host_answer(visit: Visit, answer: str, *, by: str, actor: User) -> Visit:
     """The host approves, declines or is not home (portal tap or the guard's phone call)."""
     if answer not in HOST_ANSWERS or by not in ("portal", "phone"):
         raise ActionError("bad_answer", _("Choose what the host said."))
     _require(visit, "waiting_host")
-    visit.host_answer, visit.host_answered_by = answer, by
-    if answer != "approved":
-        visit.state, visit.outcome_reason = "declined", answer
-    try:
+    with transaction():  # the visit's version column turns a race into ActionError "conflict"
+        visit.host_answer, visit.host_answered_by = answer, by
+        if answer != "approved":
+            visit.state, visit.outcome_reason = "declined", answer
         _entry("visit.host_answer", visit, actor, answer=answer, by=by)
-        _commit_or_conflict()
-    except BaseException:
-        db.session.rollback()
-        raise
     return visit
 
 
 def leave_message(visit: Visit, message: str, actor: User) -> Visit:
     """Store the visitor's message or card for the host (对不起，他现在不在…)."""
     _require(visit, "declined")
-    text = visitors.clean_text(message, 500)
+    text = visitors.clean_text(message, 500, fold=False)
     if not text:
         raise ActionError("empty_message", _("Write the message before saving it."))
     with transaction():
@@ -133,14 +119,10 @@ def admit(visit: Visit, guard: User, port: barriers.BarrierPort | None) -> str |
     _require(visit, "waiting_host", "waiting_supervisor")
     if visit.state == "waiting_supervisor":
         raise ActionError("not_approved", _("Wait for the supervisor's answer."))
-    visit.state, visit.admitted_at = "admitted", utcnow()
-    visit.slip_token = secrets.token_urlsafe(24)
-    try:
+    with transaction():
+        visit.state, visit.admitted_at = "admitted", utcnow()
+        visit.slip_token = secrets.token_urlsafe(24)
         _entry("visit.admitted", visit, guard)
-        _commit_or_conflict()
-    except BaseException:
-        db.session.rollback()
-        raise
     barrier = _pedestrian_barrier(visit.site_id)
     if barrier is None or port is None:
         return None
@@ -158,10 +140,16 @@ def _pedestrian_barrier(site_id: int) -> Device | None:
 
 
 def refuse(visit: Visit, reason: str, guard: User) -> Visit:
-    """The guard refuses entry (visitor will not show ID…); the outcome is recorded."""
+    """The guard refuses entry (visitor will not show ID…); the outcome is recorded.
+
+    A supervisor request still open for the visit is withdrawn, so it leaves the open items.
+    """
     _require(visit, "waiting_host", "waiting_supervisor")
     with transaction():
         visit.state, visit.outcome_reason = "refused", reason[:200]
+        for approval in db.session.scalars(select(Approval).where(Approval.visit_id == visit.id,
+                                                                  Approval.decided_at.is_(None))):
+            approval.decision, approval.decided_at, approval.decided_by = "withdrawn", utcnow(), guard.id
         _entry("visit.refused", visit, guard, reason=reason[:40])
     return visit
 
@@ -189,7 +177,7 @@ def decide(approval: Approval, decision: str, supervisor: User, note: str = "") 
         raise ActionError("already_decided", _("This request was already decided."))
     with transaction():
         approval.decision, approval.decided_by, approval.decided_at = decision, supervisor.id, utcnow()
-        approval.note = visitors.clean_text(note, 200) or None
+        approval.note = visitors.clean_text(note, 200, fold=False) or None
         visit = db.session.get(Visit, approval.visit_id) if approval.visit_id else None
         if visit is not None and visit.state == "waiting_supervisor":
             if decision == "approved":
@@ -204,7 +192,7 @@ def decide(approval: Approval, decision: str, supervisor: User, note: str = "") 
 
 def forced_entry(visit: Visit | None, account: str, guard: User, shift: Shift | None) -> Incident:
     """Record a forced entry (硬闯) with the guard's account; the caller raises the alert."""
-    text = visitors.clean_text(account, 2000)
+    text = visitors.clean_text(account, 2000, fold=False)
     if not text:
         raise ActionError("account_required", _("Write briefly what happened; it protects you."))
     with transaction():

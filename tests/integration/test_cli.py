@@ -39,7 +39,8 @@ def assert_one_sentence_error(result, *needles: str) -> None:
 @pytest.mark.parametrize("command", [
     [], ["db"], ["db", "upgrade"], ["demo"], ["user"], ["user", "add"], ["audit"],
     ["audit", "verify"], ["audit", "checkpoint"], ["web"], ["run"], ["bridge"], ["simulate"],
-    ["site"], ["site", "apply"], ["camera"],
+    ["site"], ["site", "apply"], ["camera"], ["purge"], ["person"], ["person", "export"],
+    ["person", "erase"],
 ])
 def test_every_command_has_help(tmp_path, command):
     """Protects operators: every command explains itself with --help."""
@@ -149,3 +150,107 @@ def test_site_apply_is_idempotent_and_reports_errors(gate_env, tmp_path):
                                                                  'profile = "nonsense"', 1), "utf-8")
     result = run_gate("site", "apply", str(broken), env=gate_env)
     assert_one_sentence_error(result, str(broken), "profile")
+
+
+VISITOR_ID = "11010519491231002X"
+
+
+def _old_device_event(ctx) -> None:
+    from datetime import timedelta
+
+    from gate.extensions import db
+    from gate.models import DeviceEvent
+    from gate.models.types import utcnow
+
+    db.session.add(DeviceEvent(site="demo", device="cam-in", event_id="old", kind="plate",
+                               summary={"plate": "粤B12345"}, received_at=utcnow() - timedelta(days=40)))
+    db.session.commit()
+
+
+def _visitor_id(ctx) -> int:
+    from sqlalchemy import select
+
+    from gate.extensions import db
+    from gate.models import User
+    from gate.services import visitors, visits
+
+    guard = db.session.scalars(select(User).where(User.username == "guard1001")).one()
+    visit = visits.start(guard, None, "1-1-101", visitors.check_identity("王五", "resident_id", VISITOR_ID),
+                         purpose="送货")
+    visitor_id = visit.visitor_id
+    db.session.close()  # SQLite: a read begins a write-locking transaction; let the CLI in
+    return visitor_id
+
+
+def test_purge_dry_run_then_purge(ctx, gate_env):
+    """Protects `gate purge`: --dry-run prints the count per kind and writes nothing (not even an
+    entry); the real run prints the same counts, adds one entry, and the book still verifies."""
+    _old_device_event(ctx)
+    before = run_gate("audit", "verify", env=gate_env).stdout
+    result = run_gate("purge", "--dry-run", env=gate_env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Dry run")
+    lines = dict(line.split() for line in result.stdout.splitlines()[1:])
+    assert lines == {"auto_checked_out": "0", "visits": "0", "visitors": "0", "device_events": "1",
+                     "journal_records": "0", "follow_ups": "0", "watchlist_entries": "0"}
+    assert run_gate("audit", "verify", env=gate_env).stdout == before
+    result = run_gate("purge", env=gate_env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Purged") and dict(
+        line.split() for line in result.stdout.splitlines()[1:])["device_events"] == "1"
+    after = run_gate("audit", "verify", env=gate_env)
+    assert after.returncode == 0 and after.stdout != before
+
+
+def test_person_erase_asks_first(ctx, gate_env):
+    """Protects against erasing by mistake: without --yes `gate person erase` asks, and "n" aborts
+    with nothing changed; --yes erases."""
+    from gate.extensions import db
+    from gate.models import Visitor
+
+    visitor_id = _visitor_id(ctx)
+    result = run_gate("person", "erase", "--visitor-id", str(visitor_id), env=gate_env, input="n\n")
+    assert result.returncode == 1 and "aborted" in result.stderr, result.stderr
+    assert "110105********002X" in result.stdout and VISITOR_ID not in result.stdout
+    assert db.session.get(Visitor, visitor_id).erased_at is None
+    db.session.close()
+    result = run_gate("person", "erase", "--visitor-id", str(visitor_id), "--yes", env=gate_env)
+    assert result.returncode == 0, result.stderr
+    assert db.session.get(Visitor, visitor_id).name == "[已清除]"
+    db.session.close()
+    result = run_gate("person", "erase", "--visitor-id", str(visitor_id), "--yes", env=gate_env)
+    assert_one_sentence_error(result, "already erased")
+
+
+def test_person_export_by_id_number(ctx, gate_env, tmp_path):
+    """Protects `gate person export`: found by ID number (same HMAC key), JSON with the visits and the
+    ID only masked; an unknown number is one sentence that does not repeat it."""
+    import json
+
+    visitor_id = _visitor_id(ctx)
+    env = dict(gate_env, GATE_INSTANCE_PATH=str(tmp_path / "instance"))  # the app fixture's HMAC key
+    result = run_gate("person", "export", "--id-number", VISITOR_ID, env=env)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["visitor"]["id"] == visitor_id and data["visits"][0]["purpose"] == "送货"
+    assert VISITOR_ID not in result.stdout
+    unknown = "110105198001010016"
+    result = run_gate("person", "export", "--id-number", unknown, env=env)
+    assert_one_sentence_error(result, "no visitor")
+    assert unknown not in result.stderr
+    result = run_gate("person", "export", env=env)
+    assert_one_sentence_error(result, "--visitor-id")
+
+
+def test_person_export_prompts_for_the_number(ctx, runner, tmp_path):
+    """Protects shell history: `--id-number` without a value asks for the number (hidden) instead."""
+    import json
+
+    visitor_id = _visitor_id(ctx)
+    out = tmp_path / "person.json"
+    result = runner.invoke(args=["person", "export", "--id-number", "--output", str(out)],
+                           input=VISITOR_ID + "\n")
+    assert result.exit_code == 0, result.output
+    assert VISITOR_ID not in result.output
+    assert json.loads(out.read_text("utf-8"))["visitor"]["id"] == visitor_id
+    assert oct(out.stat().st_mode & 0o777) == "0o600"

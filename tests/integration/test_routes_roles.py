@@ -19,7 +19,8 @@ LOGINS = {
     "admin": ("staff", "admin", "admin-demo"),
 }
 SAMPLE_ARGS = {"kind": "note", "shift_id": "1", "follow_id": "1", "filename": "gate.css",
-               "code": "car-in", "action": "open"}
+               "code": "car-in", "action": "open", "visit_id": "1", "approval_id": "1",
+               "incident_id": "1", "entry_id": "1", "visitor_id": "1"}
 
 
 def _routes(app):

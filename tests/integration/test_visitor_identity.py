@@ -59,3 +59,15 @@ def test_names_checked(ctx, name):
     """Protects the record from empty, over-long or control-character names."""
     with pytest.raises(ActionError):
         check_identity(name, "resident_id", VALID)
+
+
+def test_card_read_and_typed_number_hash_alike(ctx):
+    """Protects the watchlist and returning-visitor match: a card read (lowercase x, spaces and
+    all) and the same number typed by a guard give one keyed hash."""
+    from gate.domain.events import CardRead
+    from gate.services import device_events
+
+    event = device_events.record_card(CardRead("demo", "reader-1", "card-1", "王五",
+                                               " 11010519491231002x "))
+    assert event.summary["id_hash"] == check_identity("王五", "resident_id", VALID).id_hash
+    assert VALID not in str(event.summary)
