@@ -271,14 +271,33 @@ class Bridge:
 
     # --- housekeeping ----------------------------------------------------------------------
 
+    def _housekeeping(self) -> None:
+        """Retention and the automatic check-out of stale visits (SPEC §5: also on a schedule)."""
+        from gate.services import retention
+
+        with self.app.app_context():
+            try:
+                counts = retention.purge()
+                if any(counts.values()):
+                    log.info("housekeeping: %s", counts)
+            except Exception:  # a failed purge is retried next time; the bridge keeps running
+                log.warning("housekeeping failed", exc_info=True)
+            finally:
+                db.session.remove()
+
     def _tick_loop(self) -> None:
         last_status = 0.0
+        every = self.app.config.get("GATE_HOUSEKEEPING_MINUTES", 60) * 60
+        next_housekeeping = datetime.now(UTC).timestamp() + every
         while not self._stop.wait(1.0):
             now = datetime.now(UTC)
             self.commander.tick(now)
             for profile in list(self.profiles.values()):
                 for event in profile.pending_timeouts(now):
                     self._dispatch(event, relay=True)
+            if now.timestamp() >= next_housekeeping:
+                next_housekeeping = now.timestamp() + every
+                self._housekeeping()
             if now.timestamp() - last_status >= STATUS_EVERY:
                 last_status = now.timestamp()
                 self._write_status(connected=self.link.connected.is_set())

@@ -55,6 +55,7 @@ SETTINGS: dict[str, tuple[Any, Any]] = {
     "GATE_BRIDGE_NAME": ("main", _str),
     "GATE_BRIDGE_SHARED": (False, _bool),
     "GATE_HA_DISCOVERY": (True, _bool),
+    "GATE_HOUSEKEEPING_MINUTES": (60, _int),
     "GATE_PLATE_MIN_CONFIDENCE": (0.8, float),
     "GATE_COMMAND_TTL_SECONDS": (5.0, float),
     "GATE_TIMEZONE": ("Asia/Shanghai", _str),
@@ -96,7 +97,8 @@ def _validate(values: dict[str, Any]) -> None:
             raise ConfigError(f"{key} must be lower-case, got {text!r}")
     if values["GATE_MQTT_PROTOCOL"] not in ("5", "3.1.1"):
         raise ConfigError("GATE_MQTT_PROTOCOL must be 5 or 3.1.1")
-    for key in ("GATE_KIOSK_IDLE_MINUTES", "GATE_LOGIN_MAX_FAILURES", "GATE_LOGIN_LOCK_MINUTES",
+    for key in ("GATE_HOUSEKEEPING_MINUTES", "GATE_KIOSK_IDLE_MINUTES", "GATE_LOGIN_MAX_FAILURES",
+                "GATE_LOGIN_LOCK_MINUTES",
                 *RETENTION_SETTINGS):
         if values[key] <= 0:
             raise ConfigError(f"{key} must be a positive whole number, got {values[key]!r}")

@@ -44,3 +44,29 @@ def test_two_guards_one_visit_conflict(ctx, app):
     assert err.value.code == "conflict"
     db.session.remove()
     assert db.session.get(Visit, visit_id).host_answer == "approved"
+
+
+def test_bridge_housekeeping_checks_out_stale_visits(app_config):
+    """Protects the evacuation list and SPEC §5's schedule: the bridge's hourly housekeeping
+    closes visits left open past GATE_VISIT_AUTO_CHECKOUT_HOURS, marked as automatic."""
+    from datetime import timedelta
+
+    from device_adapters.bridge import Bridge
+    from gate.app import create_app
+    from gate.models.types import utcnow
+
+    app = create_app(dict(app_config, GATE_MQTT_URL="mqtt://127.0.0.1:1"))
+    with app.app_context():
+        visit = _visit()
+        visits.host_answer(visit, "approved", by="phone", actor=_guard())
+        visits.admit(visit, _guard(), None)
+        visit.admitted_at = utcnow() - timedelta(hours=30)
+        db.session.commit()
+        visit_id = visit.id
+        db.session.remove()
+    Bridge(app)._housekeeping()  # not started: housekeeping needs only the database
+    with app.app_context():
+        visit = db.session.get(Visit, visit_id)
+        assert (visit.state, visit.left_reason) == ("checked_out", "auto")
+        db.session.remove()
+        db.engine.dispose()
