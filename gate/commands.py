@@ -220,23 +220,13 @@ def site_group() -> None:
 @reports_action_errors
 def site_apply(path: str | None) -> None:
     """Load a site file (default GATE_SITE_FILE) into the database; safe to repeat."""
-    from gate.domain.topology import TopologyError
-    from gate.services.topology import apply_topology, load_site_file
+    from gate.runner import apply_site_file
 
-    path = path or current_app.config.get("GATE_SITE_FILE")
-    if not path:
+    result = apply_site_file(current_app._get_current_object(), path)
+    if result is None:
         raise click.ClickException("name a site file or set GATE_SITE_FILE / 请指定小区布局文件")
-    try:
-        topo = load_site_file(path, prefix=current_app.config["GATE_MQTT_PREFIX"])
-    except (TopologyError, OSError) as exc:
-        raise click.ClickException(str(exc)) from None
-    if topo.code != current_app.config["GATE_SITE"]:
-        raise click.ClickException(f"{path} describes site {topo.code!r} but GATE_SITE is "
-                                   f"{current_app.config['GATE_SITE']!r}")
-    with transaction():
-        result = apply_topology(topo)
     missing = {k: v for k, v in result.missing_from_file.items() if v}
-    click.echo(f"Site {topo.code}: created {dict(result.created) or 'nothing'}, "
+    click.echo(f"Site {current_app.config['GATE_SITE']}: created {dict(result.created) or 'nothing'}, "
                f"updated {dict(result.updated) or 'nothing'}.")
     if missing:
         click.echo(f"In the database but not in the file (kept, not deleted): {missing}")

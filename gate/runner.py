@@ -66,11 +66,14 @@ def until_stopped() -> None:
     stop.wait()
 
 
-def apply_site_file(app: Flask) -> None:
-    """If GATE_SITE_FILE is set, validate it and bring the database in line before devices connect."""
-    path = app.config.get("GATE_SITE_FILE")
+def apply_site_file(app: Flask, path: str | None = None):
+    """Validate a site file (default GATE_SITE_FILE) and bring the database in line; None if none.
+
+    Called before devices connect by `gate run` and `gate bridge`, and by `gate site apply`.
+    """
+    path = path or app.config.get("GATE_SITE_FILE")
     if not path:
-        return
+        return None
     from gate.domain.topology import TopologyError
     from gate.services import transaction
     from gate.services.topology import apply_topology, load_site_file
@@ -83,8 +86,9 @@ def apply_site_file(app: Flask) -> None:
         raise click.ClickException(f"{path} describes site {topo.code!r} but GATE_SITE is "
                                    f"{app.config['GATE_SITE']!r}")
     with transaction():
-        apply_topology(topo)
+        result = apply_topology(topo)
     db.session.remove()
+    return result
 
 
 def run_bridge(app: Flask, name: str | None, shared: bool | None) -> None:

@@ -9,11 +9,10 @@ from flask_babel import lazy_gettext as _
 from sqlalchemy import or_, select
 
 from gate.domain.chain import record_digest
-from gate.domain.units import normalize_unit_code
 from gate.extensions import db
 from gate.models import FollowUp, JournalRecord, Shift, Unit, User
 from gate.models.types import utcnow
-from gate.services import ActionError, shiftbook, transaction
+from gate.services import ActionError, shiftbook, sites, transaction
 
 # kind -> (required fields, optional fields). 5W1H: when, who, where, what, why, how.
 KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -47,18 +46,7 @@ def _clean(kind: str, raw: dict[str, str]) -> dict[str, str]:
 
 
 def _unit(site_id: int, code: str | None) -> Unit | None:
-    if not code:
-        return None
-    try:
-        code = normalize_unit_code(code)
-    except ValueError:
-        raise ActionError("bad_unit", _("Write the unit as building-entrance-room, e.g. 1-1-101.")) from None
-    unit = db.session.scalars(select(Unit).where(Unit.site_id == site_id, Unit.code == code)).first()
-    if unit is None:
-        raise ActionError("unknown_unit", _("Unit %(code)s does not exist. Check building-entrance-room, "
-                                            "e.g. 1-1-101.", code=code))
-    return unit
-
+    return sites.unit_by_code(site_id, code) if code else None
 
 def write(author: User, shift: Shift | None, kind: str, raw: dict[str, str]) -> JournalRecord:
     """Save one guard-written entry; complaints forwarded and messages to pass on stay open."""

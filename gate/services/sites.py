@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from flask import current_app, g
+from flask_babel import lazy_gettext as _
 from sqlalchemy import select
 
+from gate.domain.units import normalize_unit_code
 from gate.extensions import db
-from gate.models import Post, Site
-from gate.services import shiftbook
+from gate.models import Post, Site, Unit
+from gate.services import ActionError, shiftbook
 
 
 def current_site() -> Site | None:
@@ -25,6 +27,19 @@ def create_site(code: str, name: str, *, is_demo: bool = False) -> Site:
     shiftbook.ensure_head(code)
     shiftbook.append("site.created", {"site_id": site.id}, site=code)
     return site
+
+
+def unit_by_code(site_id: int, code: str) -> Unit:
+    """A unit of this site by what was typed (1栋1单元101, 1-1-101…); ActionError says what to fix."""
+    try:
+        code = normalize_unit_code(code)
+    except ValueError:
+        raise ActionError("bad_unit", _("Write the unit as building-entrance-room, e.g. 1-1-101.")) from None
+    unit = db.session.scalars(select(Unit).where(Unit.site_id == site_id, Unit.code == code)).first()
+    if unit is None:
+        raise ActionError("unknown_unit", _("Unit %(code)s does not exist. Check building-entrance-room, "
+                                            "e.g. 1-1-101.", code=code))
+    return unit
 
 
 def posts(site: Site) -> list[Post]:

@@ -13,11 +13,10 @@ from flask_babel import lazy_gettext as _
 from sqlalchemy import select
 
 from gate.domain.plates import normalize_plate
-from gate.domain.units import normalize_unit_code
 from gate.extensions import db
 from gate.models import Approval, Device, Incident, Lane, Resident, Shift, Unit, User, Visit
 from gate.models.types import utcnow
-from gate.services import ActionError, barriers, shiftbook, transaction, visitors
+from gate.services import ActionError, barriers, shiftbook, sites, transaction, visitors
 from gate.services.visitors import Identity
 
 APPROVAL_MINUTES = 5  # 时效制: the supervisor's promised answer time for a forgotten ID
@@ -25,18 +24,11 @@ HOST_ANSWERS = ("approved", "declined", "not_home")
 
 
 def find_unit(site_id: int, code: str) -> Unit:
-    """The unit a visitor asks for; ActionError with what to type when it does not exist."""
-    try:
-        code = normalize_unit_code(code)
-    except ValueError:
-        raise ActionError("bad_unit", _("Write the unit as building-entrance-room, e.g. 1-1-101.")) from None
-    unit = db.session.scalars(select(Unit).where(Unit.site_id == site_id, Unit.code == code)).first()
-    if unit is None:
-        raise ActionError("unknown_unit", _("Unit %(code)s does not exist. Check the number with the "
-                                            "visitor.", code=code))
+    """The unit a visitor asks for, which someone must live in; ActionError says what to do."""
+    unit = sites.unit_by_code(site_id, code)
     if not db.session.scalars(select(Resident.id).where(Resident.unit_id == unit.id)).first():
         raise ActionError("no_host", _("Nobody lives in unit %(code)s now. Ask the visitor whom they "
-                                       "are visiting.", code=code))
+                                       "are visiting.", code=unit.code))
     return unit
 
 
