@@ -5,11 +5,10 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _
 from sqlalchemy import select
 
-from gate.domain.chain import record_digest
 from gate.extensions import db
-from gate.models import Incident, JournalRecord, User
+from gate.models import Incident, User
 from gate.models.types import utcnow
-from gate.services import ActionError, shiftbook, transaction, visitors
+from gate.services import ActionError, journal, transaction, visitors
 
 MAX_NOTE = 1000
 
@@ -35,16 +34,9 @@ def close(user: User, incident_id: int, note: str) -> Incident:
     text = _free_text(note, MAX_NOTE)
     if not text:
         raise ActionError("note_required", _("Write what was done before closing the incident."))
-    fields = {"text": text}
     with transaction():
         incident.closed_at = utcnow()
-        # No column for the closing note yet: it is kept as a note outside the chain (retention can
-        # erase it) and the entry carries its digest.
-        note_record = JournalRecord(site_id=user.site_id, shift_id=None, author_id=user.id, kind="note",
-                                    fields=fields, created_at=incident.closed_at)
-        db.session.add(note_record)
-        db.session.flush()
-        note_record.seq = shiftbook.append("incident.closed", {
-            "incident_id": incident.id, "record_id": note_record.id, "digest": record_digest(fields)},
-            actor_id=user.id).seq
+        # No column for the closing note yet: it is a note outside the chain, digest in the entry.
+        journal.note_with_entry(user, "incident.closed", text, incident.closed_at,
+                                incident_id=incident.id)
     return incident

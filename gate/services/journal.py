@@ -129,3 +129,16 @@ def open_follow_ups(site_id: int, post_id: int | None, *, site_wide: bool = Fals
     if not site_wide:
         stmt = stmt.where(or_(FollowUp.post_id == post_id, FollowUp.post_id.is_(None)))
     return list(db.session.scalars(stmt.order_by(FollowUp.due_at, FollowUp.id)))
+
+
+def note_with_entry(user: User, kind: str, text: str, at, **data) -> JournalRecord:
+    """Inside the caller's transaction: keep `text` as a note outside the chain (retention can
+    erase it) and append entry `kind` carrying the note's id and digest plus `data`."""
+    fields = {"text": text}
+    record = JournalRecord(site_id=user.site_id, shift_id=None, author_id=user.id, kind="note",
+                           fields=fields, created_at=at)
+    db.session.add(record)
+    db.session.flush()
+    record.seq = shiftbook.append(kind, {**data, "record_id": record.id,
+                                         "digest": record_digest(fields)}, actor_id=user.id).seq
+    return record

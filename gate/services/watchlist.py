@@ -17,9 +17,9 @@ from sqlalchemy import or_, select
 
 from gate.domain.chain import record_digest
 from gate.extensions import db
-from gate.models import JournalRecord, User, WatchlistEntry
+from gate.models import User, WatchlistEntry
 from gate.models.types import utcnow
-from gate.services import ActionError, shiftbook, transaction, visitors
+from gate.services import ActionError, journal, shiftbook, transaction, visitors
 from gate.services.visitors import Identity
 
 KINDS = ("id", "name_phone", "plate")
@@ -110,15 +110,8 @@ def remove(user: User, entry_id: int, reason: str) -> WatchlistEntry:
     if entry.removed_at is not None:
         raise ActionError("already_removed", _("That entry was already removed."))
     text = _reason(reason, _("Write why the entry is removed."))
-    fields = {"text": text}
     with transaction():
         entry.removed_at = utcnow()
-        # No column for the removal reason yet: it is kept as a note outside the chain.
-        note = JournalRecord(site_id=user.site_id, shift_id=None, author_id=user.id, kind="note",
-                             fields=fields, created_at=entry.removed_at)
-        db.session.add(note)
-        db.session.flush()
-        note.seq = shiftbook.append("watchlist.removed", {
-            "watchlist_id": entry.id, "record_id": note.id, "digest": record_digest(fields)},
-            actor_id=user.id).seq
+        # No column for the removal reason yet: it is a note outside the chain, digest in the entry.
+        journal.note_with_entry(user, "watchlist.removed", text, entry.removed_at, watchlist_id=entry.id)
     return entry
