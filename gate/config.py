@@ -67,6 +67,11 @@ SETTINGS: dict[str, tuple[Any, Any]] = {
     "GATE_RETENTION_JOURNAL_DAYS": (365, _int),  # what guards wrote
     "GATE_RETENTION_WATCHLIST_EXPIRED_DAYS": (90, _int),  # after removal or expiry
     "GATE_VISIT_AUTO_CHECKOUT_HOURS": (24, _int),
+    # Visitor passes (SPEC §2.2): the key signs pass tokens and nothing else.
+    "GATE_PASS_KEY": (None, _str),
+    "GATE_PASS_MAX_DAYS": (7, _int),
+    "GATE_PASS_MAX_ACTIVE": (20, _int),  # per unit, so one account cannot flood the gate
+    "GATE_ACTIVATION_CODE_HOURS": (72, _int),
 }
 RETENTION_SETTINGS = ("GATE_RETENTION_VISITS_DAYS", "GATE_RETENTION_DEVICE_EVENTS_DAYS",
                       "GATE_RETENTION_JOURNAL_DAYS", "GATE_RETENTION_WATCHLIST_EXPIRED_DAYS",
@@ -98,14 +103,17 @@ def _validate(values: dict[str, Any]) -> None:
     if values["GATE_MQTT_PROTOCOL"] not in ("5", "3.1.1"):
         raise ConfigError("GATE_MQTT_PROTOCOL must be 5 or 3.1.1")
     for key in ("GATE_HOUSEKEEPING_MINUTES", "GATE_KIOSK_IDLE_MINUTES", "GATE_LOGIN_MAX_FAILURES",
-                "GATE_LOGIN_LOCK_MINUTES",
-                *RETENTION_SETTINGS):
+                "GATE_LOGIN_LOCK_MINUTES", "GATE_PASS_MAX_DAYS", "GATE_PASS_MAX_ACTIVE",
+                "GATE_ACTIVATION_CODE_HOURS", *RETENTION_SETTINGS):
         if values[key] <= 0:
             raise ConfigError(f"{key} must be a positive whole number, got {values[key]!r}")
     try:
         ZoneInfo(values["GATE_TIMEZONE"])
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"GATE_TIMEZONE is not a known time zone: {values['GATE_TIMEZONE']!r}") from None
+    key = values.get("GATE_PASS_KEY")
+    if key is not None and len(key) < 32:
+        raise ConfigError("GATE_PASS_KEY must be at least 32 characters of random text")
     if values["GATE_ENV"] not in {"development", "production", "testing"}:
         raise ConfigError("GATE_ENV must be development, production or testing")
     if values["GATE_ENV"] == "production" and values["GATE_SECRET_KEY"] == DEFAULT_SECRET:

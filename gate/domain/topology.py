@@ -6,7 +6,7 @@ serves the bridge, `gate demo` and tests.
 
 Layout (see deploy/site.example.toml for a documented file)::
 
-    [site]                        code, name, units = ["1-1-101", ...], [site.buildings]
+    [site]                        code, name, address, units = ["1-1-101", ...], [site.buildings]
     [[posts]]                     code, name
     [[posts.gates]]               code, name, kind = "vehicle" | "pedestrian"
     [[posts.gates.lanes]]         code, direction = "in" | "out" | "both"
@@ -98,6 +98,7 @@ class SiteTopology:
     name: str
     posts: list[PostSpec] = field(default_factory=list)
     units: list[str] = field(default_factory=list)
+    address: str | None = None  # shown to visitors on pass share pages
     buildings: dict[str, str] = field(default_factory=dict)
     source: str = field(default="<string>", compare=False)
     digest: str = field(default="", compare=False)  # SHA-256 of the file text, for the shift book
@@ -176,7 +177,7 @@ def parse_topology(text: str, source: str = "<string>", *, known_profiles: Itera
     if reader.problems or topo is None:
         raise TopologyError(source, reader.problems)
     return SiteTopology(code=topo.code, name=topo.name, posts=topo.posts, units=topo.units,
-                        buildings=topo.buildings, source=source,
+                        address=topo.address, buildings=topo.buildings, source=source,
                         digest=hashlib.sha256(text.encode("utf-8")).hexdigest())
 
 
@@ -322,20 +323,22 @@ class _Reader:
     def site_file(self, doc: dict[str, Any]) -> SiteTopology | None:
         self.keys(doc, "", ("site", "posts"), ())
         site = self.table(doc["site"], "site") if "site" in doc else None
-        code = name = None
+        code = name = address = None
         units: list[str] = []
         buildings: dict[str, str] = {}
         if site is not None:
-            self.keys(site, "site", ("code", "name"), ("units", "buildings"))
+            self.keys(site, "site", ("code", "name"), ("address", "units", "buildings"))
             code = self.ident(site, "code", "site")
             name = self.text(site, "name", "site")
+            address = self.text(site, "address", "site", max_len=200)
             units = self.units(site["units"], "site.units") if "units" in site else []
             buildings = self.buildings(site["buildings"], "site.buildings") if "buildings" in site else {}
         posts = [self.post(t, p) if t is not None else None
                  for p, t in self.items(doc, "posts", "", nonempty=True)]
         if site is None or "posts" not in doc or code is None or name is None or None in posts:
             return None
-        return SiteTopology(code=code, name=name, posts=posts, units=units, buildings=buildings)
+        return SiteTopology(code=code, name=name, posts=posts, units=units, buildings=buildings,
+                            address=address)
 
     def units(self, value: Any, path: str) -> list[str]:
         if not isinstance(value, list):

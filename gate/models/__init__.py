@@ -2,12 +2,17 @@
 
 from gate.models.devices import BarrierCommandRecord, BridgeStatus, DeviceEvent, DeviceStatus
 from gate.models.estate import Building, Device, Gate, Lane, Post, Resident, Site, Unit, Vehicle
+from gate.models.passes import ActivationCode, PassUse, PortalNotice, VisitorPass
 from gate.models.shiftbook import Checkpoint, ShiftBookEntry, ShiftBookHead
 from gate.models.shifts import FollowUp, JournalRecord, PostOrder, PostOrderAck, Shift
 from gate.models.users import ROLES, Role, User
 from gate.models.visits import Approval, Incident, Visit, Visitor, WatchlistEntry
 
 __all__ = [
+    "ActivationCode",
+    "PassUse",
+    "PortalNotice",
+    "VisitorPass",
     "Approval",
     "Incident",
     "Visit",

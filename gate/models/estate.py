@@ -20,6 +20,8 @@ class Site(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(40), unique=True)
     name: Mapped[str] = mapped_column(String(120))
+    # Shown on visitor pass share pages so visitors find the gate.
+    address: Mapped[str | None] = mapped_column(String(200))
     is_demo: Mapped[bool] = mapped_column(default=False)
     posts: Mapped[list[Post]] = relationship(back_populates="site", order_by="Post.id")
 
@@ -124,6 +126,8 @@ class Resident(db.Model):
     name: Mapped[str] = mapped_column(String(80))
     phone: Mapped[str | None] = mapped_column(String(20), index=True)
     is_owner: Mapped[bool] = mapped_column(default=True)
+    # Set by the service desk; the resident's passes stop working and the portal closes.
+    moved_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     unit: Mapped[Unit] = relationship(back_populates="residents")
     vehicles: Mapped[list[Vehicle]] = relationship(back_populates="resident")
 

@@ -107,11 +107,12 @@ def apply_topology(topo: SiteTopology, *, actor_id: int | None = None) -> Applie
     site = db.session.scalars(select(Site).where(Site.code == topo.code)).first()
     if site is None:
         site = sites.create_site(topo.code, topo.name)
+        site.address = topo.address
         result = AppliedTopology(site)
         result.created["site"] = 1
     else:
         result = AppliedTopology(site)
-        if _assign(site, name=topo.name):
+        if _assign(site, name=topo.name, address=topo.address):
             result.updated["site"] = 1
     up = _Upserter(result)
 

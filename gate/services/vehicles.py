@@ -1,8 +1,9 @@
 """What to do when an ANPR camera reads a plate.
 
-This is the first rule of SPEC §2.4 (a resident's car within its validity opens the barrier);
-blocklists, visitor passes, leadership vehicles, debouncing and parking sessions follow in
-the vehicles work. Anything not decided here prompts the guard.
+The rules of SPEC §2.4 built so far: a resident's car within its validity opens the barrier;
+a car on a valid visitor pass opens it on the way in and takes one use of the pass.
+Blocklists, leadership vehicles, debouncing and parking sessions follow in the vehicles work.
+Anything not decided here prompts the guard.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from gate.domain.events import BarrierCommand, PlateRead
 from gate.domain.plates import normalize_plate
 from gate.extensions import db
 from gate.models import Device, Lane, Site, Vehicle
-from gate.services import barriers, device_events, shiftbook, transaction
+from gate.services import barriers, device_events, pass_gate, shiftbook, transaction
 
 MIN_CONFIDENCE = 0.8  # below this a guard looks at the car; OCR confuses 8/B, 0/D at night
 
@@ -26,7 +27,7 @@ class PlateDecision:
     """What the gate did with one read, and the command to send if it opens."""
 
     action: str  # open | prompt
-    reason: str  # resident | unknown | unreadable | low_confidence | no_barrier
+    reason: str  # resident | visitor_pass | unknown | unreadable | low_confidence | no_barrier
     plate: str | None
     command: BarrierCommand | None = None
 
@@ -59,25 +60,33 @@ def handle_plate(read: PlateRead) -> PlateDecision | None:
         plate = None
     barrier = lane_barrier(camera)
     lane = db.session.get(Lane, camera.lane_id) if camera.lane_id else None
+    visitor_pass = None
     if plate is None:
         decision = PlateDecision("prompt", "unreadable", None)
     elif read.confidence < current_app.config.get("GATE_PLATE_MIN_CONFIDENCE", MIN_CONFIDENCE):
         decision = PlateDecision("prompt", "low_confidence", plate)
-    elif _resident_vehicle(site.id, plate, read.at) is None:
-        decision = PlateDecision("prompt", "unknown", plate)
-    elif barrier is None:
-        decision = PlateDecision("prompt", "no_barrier", plate)
-    else:
+    elif _resident_vehicle(site.id, plate, read.at) is not None:
         decision = PlateDecision("open", "resident", plate)
+    elif read.direction == "in" and (visitor_pass := pass_gate.vehicle_pass(site.id, plate, read.at)):
+        decision = PlateDecision("open", "visitor_pass", plate)
+    else:
+        decision = PlateDecision("prompt", "unknown", plate)
+    if decision.action == "open" and barrier is None:
+        decision = PlateDecision("prompt", "no_barrier", plate)
     with transaction():
         event = device_events.claim(read.site, read.device, read.event_id, "plate", {
             "plate": plate, "raw": read.plate[:20], "confidence": read.confidence,
             "direction": read.direction, "decision": decision.action, "reason": decision.reason})
         if event is None:
             return None
+        if decision.reason == "visitor_pass" and pass_gate.admit_vehicle(
+                visitor_pass, device=read.device, at=read.at) is None:
+            decision = PlateDecision("prompt", "pass_used_up", plate)  # another read took the last use
+            event.summary = dict(event.summary, decision="prompt", reason=decision.reason)
         command = None
         if decision.action == "open":
-            command = barriers.order_within(barrier, "open", f"resident vehicle ({read.direction})",
+            why = "resident vehicle" if decision.reason == "resident" else "visitor pass"
+            command = barriers.order_within(barrier, "open", f"{why} ({read.direction})",
                                             source="plate", gate_id=lane.gate_id if lane else None)
             event.summary = dict(event.summary, command_id=command.id)
         shiftbook.append("vehicle.read", {

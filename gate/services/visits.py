@@ -115,14 +115,15 @@ def admit(visit: Visit, guard: User, port: barriers.BarrierPort | None) -> str |
         visit.state, visit.admitted_at = "admitted", utcnow()
         visit.slip_token = secrets.token_urlsafe(24)
         _entry("visit.admitted", visit, guard)
-    barrier = _pedestrian_barrier(visit.site_id)
+    barrier = pedestrian_barrier(visit.site_id)
     if barrier is None or port is None:
         return None
     return barriers.operate(barrier, "open", "visitor confirmed by the host", port, source="kiosk",
                             actor_id=guard.id, shift_id=visit.shift_id)
 
 
-def _pedestrian_barrier(site_id: int) -> Device | None:
+def pedestrian_barrier(site_id: int) -> Device | None:
+    """The barrier of the estate's (first) pedestrian gate, which admitted visitors walk through."""
     from gate.models import Gate
 
     return db.session.scalars(select(Device).join(Lane, Device.lane_id == Lane.id)

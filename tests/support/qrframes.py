@@ -114,6 +114,9 @@ def render(text: str, rng: np.random.Generator, hard: Hardness = HARD, bgr: bool
     rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     corners = corners @ rot.T + rng.uniform(-hard.tilt, hard.tilt, (4, 2)) * side
     extent = np.abs(corners).max(axis=0)
+    # A steep tilt of a large code can overflow the frame's height: shrink that one to fit.
+    fit = min(1.0, (WIDTH / 2 - 10) / extent[0], (HEIGHT / 2 - 10) / extent[1])
+    corners, extent = corners * fit, extent * fit
     cx = rng.uniform(extent[0] + 10, WIDTH - extent[0] - 10)
     cy = rng.uniform(extent[1] + 10, HEIGHT - extent[1] - 10)
     dst = np.float32(corners + [cx, cy])
