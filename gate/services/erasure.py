@@ -12,6 +12,8 @@ What erasure does, and what it deliberately keeps:
 - their visits lose purpose, plate, message and slip token; unit, states and times stay for
   statistics, and supervisors' notes on approvals of those visits are cleared;
 - their ID-card reads (device events of kind "card") are deleted;
+- visitor passes they came in on lose the visitor's name, phone, plate and purpose (unit, window
+  and use counts stay for the household's history);
 - incidents keep the guard's account and watchlist entries keep their hash: both are security
   records with a legal basis of their own (the watchlist must still stop a listed person, and
   watchlist entries have their own retention). Both are in the export.
@@ -26,7 +28,17 @@ from flask_babel import lazy_gettext as _
 from sqlalchemy import or_, select
 
 from gate.extensions import db
-from gate.models import Approval, DeviceEvent, Incident, Site, User, Visit, Visitor, WatchlistEntry
+from gate.models import (
+    Approval,
+    DeviceEvent,
+    Incident,
+    Site,
+    User,
+    Visit,
+    Visitor,
+    VisitorPass,
+    WatchlistEntry,
+)
 from gate.models.types import utcnow
 from gate.models.visits import ON_SITE
 from gate.services import ActionError, shiftbook, transaction, visitors
@@ -117,6 +129,12 @@ def _same_person(visitor: Visitor, summary: dict[str, Any]) -> bool:
                 and summary.get("id_masked") == visitor.id_masked and summary.get("name") == visitor.name)
 
 
+def passes_of(visitor: Visitor) -> list[VisitorPass]:
+    """Visitor or worker passes this person came in on (linked at their first admission)."""
+    return list(db.session.scalars(select(VisitorPass).where(VisitorPass.visitor_id == visitor.id)
+                                   .order_by(VisitorPass.id)))
+
+
 def _iso(moment: datetime | None) -> str | None:
     return shiftbook.rfc3339(moment) if moment else None
 
@@ -150,6 +168,11 @@ def _export_data(visitor: Visitor) -> dict[str, Any]:
         "watchlist": [{"id": w.id, "kind": w.kind, "display": w.display, "reason": w.reason,
                        "added_at": _iso(w.added_at), "expires_at": _iso(w.expires_at),
                        "removed_at": _iso(w.removed_at)} for w in watchlist_entries(visitor)],
+        "passes": [{"id": p.id, "kind": p.kind, "unit": p.unit.code, "name": p.visitor_name,
+                    "phone": p.visitor_phone, "plate": p.plate, "purpose": p.purpose,
+                    "employer": p.employer, "id_masked": p.id_masked,
+                    "valid_from": _iso(p.valid_from), "valid_until": _iso(p.valid_until),
+                    "uses": p.uses} for p in passes_of(visitor)],
         "card_reads": [{"id": e.id, "device": e.device, "name": (e.summary or {}).get("name"),
                         "id_masked": (e.summary or {}).get("id_masked"),
                         "received_at": _iso(e.received_at)} for e in card_events(visitor)],
@@ -159,7 +182,8 @@ def _export_data(visitor: Visitor) -> dict[str, Any]:
 def export(visitor: Visitor, actor: User | None = None) -> dict[str, Any]:
     """Everything kept about the person, as JSON-ready data; writes a `person.exported` entry."""
     data = _export_data(visitor)
-    counts = {key: len(data[key]) for key in ("visits", "approvals", "incidents", "watchlist", "card_reads")}
+    counts = {key: len(data[key])
+              for key in ("visits", "approvals", "incidents", "watchlist", "passes", "card_reads")}
     with transaction():
         shiftbook.append("person.exported", {"visitor_id": visitor.id, "counts": counts},
                          actor_id=actor.id if actor else None)
@@ -194,8 +218,15 @@ def erase(visitor: Visitor, actor: User | None = None) -> dict[str, int]:
         if visit_ids:
             for approval in db.session.scalars(select(Approval).where(Approval.visit_id.in_(visit_ids))):
                 approval.note = None
+        held = passes_of(visitor)
+        for visitor_pass in held:
+            visitor_pass.visitor_name = ERASED_NAME
+            visitor_pass.visitor_phone = visitor_pass.plate = visitor_pass.purpose = None
+            visitor_pass.employer = visitor_pass.id_masked = visitor_pass.id_hash = None
         anonymise_visitor(visitor, utcnow())
         counts = {"visits": len(visits), "card_events": len(events)}
+        if held:
+            counts["passes"] = len(held)
         shiftbook.append("person.erased", {"visitor_id": visitor.id, "counts": counts},
                          actor_id=actor.id if actor else None)
     return counts

@@ -10,7 +10,10 @@ Each record kind has its own GATE_RETENTION_* setting. Past it:
   matches, are anonymised as in an erasure (`erasure.anonymise_visitor`): visit.visitor_id is
   NOT NULL, so the row stays while anonymised visits point at it. A visitor with no visit at all
   is deleted.
-- device events (plate reads, scans, ID-card reads; by received_at) are deleted.
+- visitor and worker passes that ended before the visits' retention lose the visitor's name
+  (replaced by the erasure marker), phone, plate, purpose, employer and masked ID/hash; unit,
+  window and use counts stay. Portal notices older than that are deleted.
+- device events (plate reads, scans, pass scans, ID-card reads; by received_at) are deleted.
 - journal records (what guards wrote; by created_at) get `fields` = NULL and purged_at set; the
   entry keeps only the digest. Closed follow-ups of purged records lose their title and outcome,
   which were written from those fields.
@@ -31,16 +34,26 @@ from flask_babel import lazy_gettext as _
 from sqlalchemy import Select, and_, delete, func, null, or_, select, update
 
 from gate.extensions import db
-from gate.models import Approval, DeviceEvent, FollowUp, JournalRecord, Visit, Visitor, WatchlistEntry
+from gate.models import (
+    Approval,
+    DeviceEvent,
+    FollowUp,
+    JournalRecord,
+    PortalNotice,
+    Visit,
+    Visitor,
+    VisitorPass,
+    WatchlistEntry,
+)
 from gate.models.types import utcnow
 from gate.models.visits import ON_SITE
 from gate.services import ActionError, erasure, shiftbook, transaction, visits
 from gate.services.sites import current_site
 
 # Count keys, in the order `gate purge` prints them.
-KINDS = ("auto_checked_out", "visits", "visitors", "device_events", "journal_records", "follow_ups",
-         "watchlist_entries")
-DEVICE_EVENT_KINDS = ("plate", "scan", "card")
+KINDS = ("auto_checked_out", "visits", "visitors", "passes", "portal_notices", "device_events",
+         "journal_records", "follow_ups", "watchlist_entries")
+DEVICE_EVENT_KINDS = ("plate", "scan", "pass", "card")
 
 
 def settings() -> dict[str, int]:
@@ -113,6 +126,8 @@ def _purge(site, now: datetime, days: dict[str, int], closing: list[int], dry_ru
             Approval.note.is_not(None), Approval.visit_id.in_(select(Visit.id).where(old_visit)))
             .values(note=None), execution_options={"synchronize_session": False})
 
+    counts.update(_passes(site.id, visit_cutoff, dry_run))
+
     watch_cutoff = now - timedelta(days=days["watchlist_expired_days"])
     # Null-safe, so that "not done with" below keeps entries without removal or expiry.
     done_with = and_(WatchlistEntry.site_id == site.id, or_(
@@ -147,6 +162,20 @@ def _purge(site, now: datetime, days: dict[str, int], closing: list[int], dry_ru
     if not dry_run:
         db.session.expire_all()  # bulk statements bypassed the identity map
     return counts
+
+
+def _passes(site_id: int, cutoff: datetime, dry_run: bool) -> dict[str, int]:
+    """Anonymise passes that ended before the cutoff; delete old portal notices."""
+    ended = and_(VisitorPass.site_id == site_id, VisitorPass.valid_until < cutoff,
+                 VisitorPass.visitor_name != erasure.ERASED_NAME)
+    old_notice = and_(PortalNotice.site_id == site_id, PortalNotice.created_at < cutoff)
+    return {
+        "passes": _run(update(VisitorPass).where(ended).values(
+            visitor_name=erasure.ERASED_NAME, visitor_phone=None, plate=None, purpose=None,
+            employer=None, id_masked=None, id_hash=None), _count(VisitorPass, ended), dry_run),
+        "portal_notices": _run(delete(PortalNotice).where(old_notice),
+                               _count(PortalNotice, old_notice), dry_run),
+    }
 
 
 def _visitors(site_id: int, cutoff: datetime, closing: list[int], watched: set[tuple[str, str]],

@@ -168,3 +168,27 @@ def test_console_privacy_pages_refused_to_guards(person, client):
     assert client.get("/console/privacy/").status_code == 403
     assert client.post(f"/console/privacy/{person.id}/export").status_code == 403
     assert client.post(f"/console/privacy/{person.id}/erase", data={"confirm": "yes"}).status_code == 403
+
+
+def test_pass_visitor_is_exported_and_erased_with_their_pass(ctx):
+    """Protects a pass visitor's data: the pass they came in on is in their export and loses their
+    name, phone and plate when they are erased."""
+    from gate.models import Resident, VisitorPass
+    from gate.services import pass_gate, passes
+    from gate.services.sites import current_site
+
+    host = db.session.scalars(select(Resident).where(Resident.phone == "13800000001")).one()
+    visitor_pass = passes.create(host, _user("r13800000001"), name="周七", phone="13900001111",
+                                 plate="粤B33333", purpose="做客")
+    result = pass_gate.at_gate(current_site(), passes.token_for(visitor_pass), source="manual")
+    visit = db.session.get(Visit, result.visit_id)
+    visits.check_out(visit, _user("guard1001"), "list")
+    person = db.session.get(Visitor, visit.visitor_id)
+    data = erasure.export(person, _user("supervisor"))
+    assert [(p["name"], p["plate"], p["unit"]) for p in data["passes"]] == [("周七", "粤B33333", "1-1-101")]
+    counts = erasure.erase(person, _user("supervisor"))
+    assert counts == {"visits": 1, "card_events": 0, "passes": 1}
+    db.session.expire_all()
+    erased = db.session.get(VisitorPass, visitor_pass.id)
+    assert (erased.visitor_name, erased.visitor_phone, erased.plate) == (erasure.ERASED_NAME, None, None)
+    assert erased.uses == 1 and erased.unit_id == host.unit_id

@@ -15,15 +15,28 @@ from gate.models import (
     DeviceEvent,
     FollowUp,
     JournalRecord,
+    PortalNotice,
+    Resident,
     ShiftBookEntry,
     ShiftBookHead,
     User,
     Visit,
     Visitor,
+    VisitorPass,
     WatchlistEntry,
 )
 from gate.models.types import utcnow
-from gate.services import device_events, journal, retention, shiftbook, transaction, visitors, visits
+from gate.services import (
+    device_events,
+    journal,
+    notices,
+    passes,
+    retention,
+    shiftbook,
+    transaction,
+    visitors,
+    visits,
+)
 
 OLD_ID = "110105198001010016"      # a visitor last seen long ago
 RECENT_ID = "110105199002020026"   # a visitor seen this week
@@ -107,13 +120,24 @@ def scene(ctx):
     journal.close_follow_up(_user("guard1001"), follow.id, "已转告陈先生")
     _age(record, 366)
     ids["old_record"], ids["old_follow"] = record.id, follow.id
+    host = db.session.scalars(select(Resident).where(Resident.phone == "13800000001")).one()
+    old_pass = passes.create(host, _user("r13800000001"), name="老访客", phone="13911112222",
+                             plate="粤B11111", purpose="送货")
+    _age(old_pass, 200, 0, "valid_from", "valid_until")
+    fresh_pass = passes.create(host, _user("r13800000001"), name="新访客", plate="粤B22222")
+    ids["old_pass"], ids["fresh_pass"] = old_pass.id, fresh_pass.id
+    with transaction():
+        old_notice = notices.add(host.unit.site_id, host.unit_id, "pass_admitted", name="老访客")
+        fresh_notice = notices.add(host.unit.site_id, host.unit_id, "pass_admitted", name="新访客")
+    _age(old_notice, 200)
+    ids["old_notice"], ids["fresh_notice"] = old_notice.id, fresh_notice.id
     ids["fresh_records"] = [r.id for r in db.session.scalars(select(JournalRecord).where(
         JournalRecord.id != record.id))]
     return ids
 
 
-EXPECTED = {"auto_checked_out": 1, "visits": 2, "visitors": 1, "device_events": 1, "journal_records": 1,
-            "follow_ups": 1, "watchlist_entries": 2}
+EXPECTED = {"auto_checked_out": 1, "visits": 2, "visitors": 1, "passes": 1, "portal_notices": 1,
+            "device_events": 1, "journal_records": 1, "follow_ups": 1, "watchlist_entries": 2}
 
 
 def _snapshot() -> dict:
@@ -128,6 +152,9 @@ def _snapshot() -> dict:
                     db.session.scalars(select(JournalRecord).order_by(JournalRecord.id))],
         "follow_ups": [(f.id, f.title) for f in db.session.scalars(select(FollowUp).order_by(FollowUp.id))],
         "watchlist": db.session.scalars(select(WatchlistEntry.id).order_by(WatchlistEntry.id)).all(),
+        "passes": [(p.id, p.visitor_name, p.visitor_phone, p.plate) for p in
+                   db.session.scalars(select(VisitorPass).order_by(VisitorPass.id))],
+        "notices": db.session.scalars(select(PortalNotice.id).order_by(PortalNotice.id)).all(),
         "head": db.session.get(ShiftBookHead, "demo").seq,
     }
 
@@ -162,6 +189,13 @@ def test_purge_takes_exactly_what_is_past_retention(scene):
     assert all(db.session.get(JournalRecord, i).fields for i in scene["fresh_records"])
     follow = db.session.get(FollowUp, scene["old_follow"])
     assert follow.title == "[已清除]" and follow.outcome is None
+    ended = db.session.get(VisitorPass, scene["old_pass"])
+    assert (ended.visitor_name, ended.visitor_phone, ended.plate, ended.purpose) == ("[已清除]", None,
+                                                                                     None, None)
+    assert ended.unit_id is not None and ended.valid_until is not None
+    assert db.session.get(VisitorPass, scene["fresh_pass"]).visitor_name == "新访客"
+    assert db.session.get(PortalNotice, scene["old_notice"]) is None
+    assert db.session.get(PortalNotice, scene["fresh_notice"]) is not None
     kept = set(db.session.scalars(select(WatchlistEntry.id)))
     assert kept == {scene["active_watch"], scene["fresh_removed_watch"]}
     entries = db.session.scalars(select(ShiftBookEntry).where(
