@@ -16,7 +16,7 @@ from sqlalchemy import and_, or_, select
 from gate.domain.events import BarrierCommand, PlateRead
 from gate.domain.plates import normalize_plate
 from gate.extensions import db
-from gate.models import Device, Lane, Site, Vehicle
+from gate.models import Device, Lane, Resident, Site, Vehicle
 from gate.services import barriers, device_events, pass_gate, shiftbook, transaction
 
 MIN_CONFIDENCE = 0.8  # below this a guard looks at the car; OCR confuses 8/B, 0/D at night
@@ -33,8 +33,9 @@ class PlateDecision:
 
 
 def _resident_vehicle(site_id: int, plate: str, at) -> Vehicle | None:
-    return db.session.scalars(select(Vehicle).where(
-        Vehicle.site_id == site_id, Vehicle.plate == plate,
+    # A household that moved out keeps its rows (history) but not its way in.
+    return db.session.scalars(select(Vehicle).join(Resident, Vehicle.resident_id == Resident.id).where(
+        Vehicle.site_id == site_id, Vehicle.plate == plate, Resident.moved_out_at.is_(None),
         or_(Vehicle.valid_from.is_(None), Vehicle.valid_from <= at),
         or_(Vehicle.valid_until.is_(None), and_(Vehicle.valid_until > at)))).first()
 

@@ -71,3 +71,12 @@ def test_moved_out_host_voids_car_pass(host):
     resident.moved_out_at = utcnow()
     db.session.commit()
     assert vehicles.handle_plate(_read("粤B66666")).reason == "unknown"
+
+
+def test_moved_out_residents_car_no_longer_opens(host):
+    """Protects the estate after a move-out: the former resident's registered car prompts the guard."""
+    resident, _user = host
+    assert vehicles.handle_plate(_read("粤B12345")).reason == "resident"
+    resident.moved_out_at = utcnow()
+    db.session.commit()
+    assert vehicles.handle_plate(_read("粤B12345")).reason == "unknown"
