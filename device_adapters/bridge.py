@@ -213,7 +213,8 @@ class Bridge:
 
     def _dispatch(self, event, *, relay: bool) -> None:
         """Hand one event to the services (and, for vendor devices, republish it canonically)."""
-        from gate.services import device_events, vehicles
+        from gate.domain import passes
+        from gate.services import ActionError, device_events, pass_gate, vehicles, visits
 
         if relay:
             self._republish(event)
@@ -225,6 +226,21 @@ class Bridge:
                         self.commander.send(decision.command, self._outcome_recorder(decision.command.id))
                     elif decision is None:
                         self.link.drop("duplicate", f"{event.device}/{event.event_id}")
+                elif isinstance(event, Scan) and passes.extract(event.text) is not None:
+                    # A visitor pass (SPEC §2.2), decided at once. Its text is a bearer token:
+                    # never logged nor stored (the DeviceEvent keeps only source and outcome).
+                    site = db.session.scalars(select(Site).where(Site.code == event.site)).one()
+                    scanner = db.session.scalars(select(Device).where(
+                        Device.site_id == site.id, Device.kind == "scanner",
+                        Device.code == event.device)).first()
+                    barrier = ((vehicles.lane_barrier(scanner) if scanner else None)
+                               or visits.pedestrian_barrier(site.id))
+                    result = pass_gate.at_gate(site, event.text, source="scanner", barrier=barrier,
+                                               event_key=(event.site, event.device, event.event_id))
+                    if result is None:
+                        self.link.drop("duplicate", f"{event.device}/{event.event_id}")
+                    elif result.command is not None:
+                        self.commander.send(result.command, self._outcome_recorder(result.command.id))
                 elif isinstance(event, Scan):
                     if device_events.record_scan(event) is None:
                         self.link.drop("duplicate", f"{event.device}/{event.event_id}")
@@ -242,6 +258,8 @@ class Bridge:
                     device_events.record_availability(event)
             except ValueError as exc:
                 self.link.drop("rejected", event.device, str(exc))
+            except ActionError as exc:  # e.g. a misconfigured lane barrier: said by code only
+                self.link.drop("rejected", event.device, exc.code)
             finally:
                 db.session.remove()
 

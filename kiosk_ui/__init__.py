@@ -26,6 +26,15 @@ def register_blueprints(app: Flask) -> None:
     from kiosk_ui import watchlist
 
     app.register_blueprint(watchlist.bp)
+    from kiosk_ui import residents  # activation codes and moving out
+    app.register_blueprint(residents.bp)
+    from kiosk_ui import desk_workers  # renovation worker passes
+    app.register_blueprint(desk_workers.bp)
+    from kiosk_ui import kiosk_passes  # passes at the gate: scanner field, typed codes, recent
+    app.register_blueprint(kiosk_passes.bp)
+    from kiosk_ui import portal_passes, share  # residents' visitor passes, the visitor's share page
+    for module in (portal_passes, share):
+        app.register_blueprint(module.bp)
 
     @app.get("/")
     @public

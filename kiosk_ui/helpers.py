@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app
@@ -72,6 +72,13 @@ KINDS = {
     "incident.closed": _l("Incident closed"),
     "watchlist.added": _l("Added to the watchlist"),
     "watchlist.removed": _l("Removed from the watchlist"),
+    "pass.created": _l("Visitor pass created"),
+    "pass.revoked": _l("Visitor pass revoked"),
+    "pass.used": _l("Pass used at the gate"),
+    "pass.rejected": _l("Pass refused at the gate"),
+    "resident.activation_issued": _l("Portal activation code issued"),
+    "resident.activated": _l("Resident portal account activated"),
+    "resident.moved_out": _l("Resident moved out"),
 }
 
 
@@ -113,11 +120,27 @@ def mask_phone(phone: str | None) -> str:
     return phone[:3] + "****" + phone[-4:] if len(phone) >= 8 else "****"
 
 
+PASS_STATUS = {
+    "active": _l("valid now"),
+    "upcoming": _l("not yet valid"),
+    "expired": _l("expired"),
+    "used_up": _l("used up"),
+    "revoked": _l("revoked"),
+}
+
+
+def last_minute(moment: datetime | None) -> datetime | None:
+    """A window's end as people read it: valid_until is exclusive, "until 23:59" is the minute before."""
+    return moment - timedelta(minutes=1) if moment else None
+
+
 def install(app: Flask) -> None:
     """Register the filters and globals with Jinja."""
-    app.jinja_env.filters.update(localtime=localtime, entrytime=entrytime, mask_phone=mask_phone)
+    app.jinja_env.filters.update(localtime=localtime, entrytime=entrytime, mask_phone=mask_phone,
+                                 last_minute=last_minute)
     app.jinja_env.globals.update(
         script=script, now=utcnow, get_locale=get_locale,
         kind_label=kind_label, state_label=lambda s: str(STATES.get(s, s)),
         equipment_label=lambda key: str(EQUIPMENT.get(key, key)),
-        role_label=lambda role: str(ROLE_LABELS.get(role, role)))
+        role_label=lambda role: str(ROLE_LABELS.get(role, role)),
+        pass_status_label=lambda s: str(PASS_STATUS.get(s, s)))

@@ -1,4 +1,5 @@
-"""Resident portal: the household, visitors asking at the gate right now, and messages left."""
+"""Resident portal: the household, visitors asking at the gate right now, messages left, notices
+from the gate (a visitor came in on a pass…) and today's expected visitors."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from gate.extensions import db
-from gate.models import Resident, Role, Visit
+from gate.models import PortalNotice, Resident, Role, Visit
 from gate.models.types import utcnow
-from gate.services import ActionError, auth, visits
+from gate.services import ActionError, auth, notices, passes, visits
 from kiosk_ui.forms import PlainForm
 from kiosk_ui.helpers import localtime
+from kiosk_ui.portal_passes import describe
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 residents = auth.roles_required(Role.RESIDENT)
@@ -26,7 +28,14 @@ MESSAGE_DAYS = 30
 
 
 def _resident() -> Resident | None:
-    return db.session.scalars(select(Resident).where(Resident.user_id == current_user.id)).first()
+    """The signed-in resident's row, if they still live here (a moved-out household sees nothing)."""
+    resident = db.session.scalars(select(Resident).where(Resident.user_id == current_user.id)).first()
+    return None if resident is None or resident.moved_out_at is not None else resident
+
+
+def _moved_out() -> bool:
+    return db.session.scalar(select(Resident.moved_out_at).where(
+        Resident.user_id == current_user.id)) is not None
 
 
 def pending_requests(unit_id: int) -> list[Visit]:
@@ -53,26 +62,68 @@ def _request_json(visit: Visit) -> dict:
             "answer_url": url_for("portal.answer", visit_id=visit.id)}
 
 
+def notice_text(notice: PortalNotice) -> str:
+    """A notice from the gate as a sentence, with its time in site time (and date if not today)."""
+    params = notice.params or {}
+    same_day = localtime(notice.created_at, "%Y-%m-%d") == passes.today().isoformat()
+    at = localtime(notice.created_at, "%H:%M" if same_day else "%m-%d %H:%M")
+    name, plate = params.get("name", ""), params.get("plate", "")
+    if notice.kind == "pass_admitted":
+        return _("%(name)s came in with your pass at %(time)s", name=name, time=at)
+    if notice.kind == "pass_vehicle":
+        return _("%(name)s drove in with your pass (car %(plate)s) at %(time)s", name=name, plate=plate,
+                 time=at)
+    if notice.kind == "worker_in":
+        return _("Renovation worker %(name)s came in at %(time)s", name=name, time=at)
+    if notice.kind == "worker_out":
+        return _("Renovation worker %(name)s left at %(time)s", name=name, time=at)
+    return _("A notice from the gate at %(time)s", time=at)
+
+
+def _notice_json(notice: PortalNotice) -> dict:
+    return {"id": notice.id, "kind": notice.kind, "text": notice_text(notice)}
+
+
 @bp.get("/")
 @residents
 def home():
-    """The household, live requests from the gate (with Approve / Decline) and messages left."""
+    """The household: live requests from the gate, notices, today's expected visitors, messages."""
     resident = _resident()
-    requests, notes = ([], []) if resident is None else (pending_requests(resident.unit_id),
-                                                           messages(resident.unit_id))
-    return render_template("portal/home.html", resident=resident, requests=requests, notes=notes,
-                           form=PlainForm())
+    if resident is None:
+        return render_template("portal/home.html", resident=None, moved_out=_moved_out())
+    unread = notices.unread(resident.unit_id)
+    expected = [(p, describe(p)) for p in passes.expected_today(resident.unit_id)]
+    return render_template("portal/home.html", resident=resident, form=PlainForm(),
+                           requests=pending_requests(resident.unit_id), notes=messages(resident.unit_id),
+                           notices=[(n, notice_text(n)) for n in unread], expected=expected)
 
 
 @bp.get("/requests")
 @residents
 def pending():
-    """The pending requests as JSON; portal.js polls this every second."""
+    """Pending requests and unread notices as JSON; portal.js polls this every second."""
     resident = _resident()
     rows = [] if resident is None else pending_requests(resident.unit_id)
-    response = jsonify(requests=[_request_json(v) for v in rows])
+    unread = [] if resident is None else notices.unread(resident.unit_id)
+    response = jsonify(requests=[_request_json(v) for v in rows],
+                       notices=[_notice_json(n) for n in unread])
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.post("/notices/read")
+@residents
+def notices_read():
+    """Mark the notices the resident has seen (up to the newest shown) as read."""
+    resident = _resident()
+    if resident is None:
+        abort(404)
+    if not PlainForm().validate():
+        abort(400)
+    up_to = request.form.get("up_to", type=int)
+    if up_to is not None:
+        notices.mark_read(resident.unit_id, up_to)
+    return redirect(url_for("portal.home"))
 
 
 @bp.post("/visits/<int:visit_id>/answer")

@@ -34,6 +34,25 @@ SCRIPTS = {
     "welcome": _l("Thank you for your cooperation, welcome."),
     "host_absent": _l("Sorry, they are not in now; would you like to leave a card or a message?"),
     "goodbye": _l("Welcome back any time, goodbye!"),
+    # SPEC §2.2 visitor passes at the gate (篇3 §四 style: polite, and what the visitor does next)
+    "pass_show": _l("Hello! Please hold the QR code of your pass up to the scanner."),
+    "pass_unreadable": _l("Sorry, the code could not be read; please hold it steady in front of the "
+                          "scanner once more."),
+    "pass_invalid": _l("Sorry, this pass cannot be accepted. Whom are you visiting? Please show your "
+                       "ID and I will contact them for you."),
+    "pass_other_site": _l("Sorry, this pass is for another estate. Whom are you visiting here?"),
+    "pass_not_yet_valid": _l("Sorry, this pass is not valid yet; please come back at the time on the "
+                             "pass, or register at the desk."),
+    "pass_expired": _l("Sorry, this pass has expired; please ask the resident you are visiting to send "
+                       "a new one, or register at the desk."),
+    "pass_used_up": _l("Sorry, this pass has already been used; please ask the resident you are "
+                       "visiting to send a new one, or register at the desk."),
+    "pass_no_longer_valid": _l("Sorry, this pass is no longer valid. Whom are you visiting? Please "
+                               "register at the desk."),
+    # 篇3 §十一 保安员检查工地: salute first, then ask politely for the permits
+    "worker_pass": _l("Hello, please show your temporary residence permit, ID card and site pass."),
+    "worker_hours": _l("Sorry, renovation work is only allowed during the permitted hours; please come "
+                       "back then. Thank you for your understanding."),
 }
 
 

@@ -83,7 +83,7 @@ class Scan:
     site: str
     device: str
     event_id: str
-    text: str
+    text: str = field(repr=False)  # may be a pass token, a bearer credential: never in a log line
     at: datetime
 
 

@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 PREFIX = "GP1"
-VERSION_PREFIX = "GP"
 PID_BYTES = 12
 _BODY = struct.Struct(">4s12sII")
 MAC_BYTES = 16
@@ -38,6 +37,7 @@ TOKEN_LENGTH = len(PREFIX) + RAW_BYTES * 8 // 5  # 67
 CODE_LENGTH = 8
 _DOMAIN = b"gatehouse-pass|v1|"
 _CODE_CHARS = re.compile(r"^[A-Z2-7]{8}$")
+_TOKEN_START = re.compile(r"^GP\d[A-Z2-7]")
 # Guards type what they read: digits that look like base32 letters mean those letters.
 _LOOKALIKES = str.maketrans({"0": "O", "1": "I", "8": "B"})
 
@@ -110,7 +110,8 @@ def extract(text: str) -> str | None:
         candidate = candidate.rsplit("/p/", 1)[1].split("?", 1)[0].split("#", 1)[0]
         candidate = candidate.removesuffix(".png").removesuffix(".svg").rstrip("/")
     candidate = candidate.upper()
-    if not candidate.startswith(VERSION_PREFIX) or _CODE_CHARS.match(normalize_code(text)):
+    # "GP" and a version digit: other codes that happen to start with GP are not passes.
+    if not _TOKEN_START.match(candidate) or _CODE_CHARS.match(normalize_code(text)):
         return None
     return candidate
 

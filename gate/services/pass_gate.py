@@ -58,7 +58,11 @@ class GateResult:
 
 
 def resolve(site: Site, text: str) -> VisitorPass:
-    """The pass a scan or typed code names, or Rejected(malformed | forged | other_site | unknown)."""
+    """The pass a scan or typed code names, or Rejected(malformed | forged | other_site | unknown).
+
+    The window signed into the token is not compared with the row: windows are never edited,
+    and the row (with revocation and uses) is what `problem` judges.
+    """
     if tokens.is_code(text):
         code = tokens.normalize_code(text)
         found = db.session.scalars(select(VisitorPass).where(VisitorPass.site_id == site.id,
@@ -113,7 +117,8 @@ def problem(visitor_pass: VisitorPass, now: datetime, direction: str = "in") -> 
         return "used_up"
     if visitor_pass.daily_from and visitor_pass.daily_until:
         clock = now.astimezone(site_zone()).strftime("%H:%M")
-        if not visitor_pass.daily_from <= clock < visitor_pass.daily_until:
+        # Inclusive to the minute, as windows are: "until 18:00" admits at 18:00.
+        if not visitor_pass.daily_from <= clock <= visitor_pass.daily_until:
             return "out_of_hours"
     return None
 
@@ -180,6 +185,7 @@ def at_gate(site: Site, text: str, *, source: str, guard: User | None = None,
         reason = problem(visitor_pass, now, direction)
     actor_id = guard.id if guard else None
     device = event_key[1] if event_key else None
+    gate_id = barrier.lane.gate_id if barrier is not None and barrier.lane is not None else None
     with transaction():
         event = None
         if event_key is not None:
@@ -192,7 +198,7 @@ def at_gate(site: Site, text: str, *, source: str, guard: User | None = None,
             shiftbook.append("pass.rejected", {
                 "reason": reason, "source": source, "device": device,
                 "pass_id": visitor_pass.id if visitor_pass else None}, actor_id=actor_id,
-                shift_id=shift_id)
+                shift_id=shift_id, gate_id=gate_id)
             if event is not None:
                 event.summary = dict(event.summary, outcome="rejected", reason=reason,
                                      pass_id=visitor_pass.id if visitor_pass else None)
@@ -219,7 +225,8 @@ def at_gate(site: Site, text: str, *, source: str, guard: User | None = None,
             "pass_id": visitor_pass.id, "use_id": use.id, "kind": visitor_pass.kind,
             "direction": direction, "source": source, "device": device,
             "visit_id": visit.id if visit else None,
-            "command_id": command.id if command else None}, actor_id=actor_id, shift_id=shift_id)
+            "command_id": command.id if command else None}, actor_id=actor_id, shift_id=shift_id,
+            gate_id=gate_id)
         outcome = "admitted" if direction == "in" else "left"
         if event is not None:
             event.summary = dict(event.summary, outcome=outcome, pass_id=visitor_pass.id)

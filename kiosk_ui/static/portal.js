@@ -1,5 +1,6 @@
-// Resident portal: poll the gate's pending requests every second and add/remove request cards
-// without reloading, so a visitor asking at the gate shows up on the resident's phone at once.
+// Resident portal. The home page polls the gate every second: visitors asking at the gate appear
+// as request cards, and notices from the gate (a visitor came in on a pass…) appear in the list and
+// as a banner at the top, without reloading. The pass pages get a share button and form helpers.
 (function () {
   const box = document.getElementById("requests");
   if (!box || !window.fetch) return;
@@ -11,6 +12,10 @@
   const title = document.title;
   const INTERVAL = 1000;
   let timer = null;
+
+  const noticeBox = document.getElementById("notices");
+  const banner = document.getElementById("notice-banner");
+  let lastNotice = noticeBox ? Number(noticeBox.dataset.lastId || 0) : 0;
 
   function card(req) {
     const node = template.content.firstElementChild.cloneNode(true);
@@ -42,6 +47,48 @@
     document.title = n ? "(" + n + ") " + title : title;
   }
 
+  function showBanner(text) {
+    if (!banner) return;
+    banner.querySelector("[data-role=text]").textContent = text;
+    banner.hidden = false;
+    if (navigator.vibrate) navigator.vibrate(200);
+  }
+
+  function renderNotices(notices) {
+    if (!noticeBox) return;
+    const items = noticeBox.querySelector("[data-role=list]");
+    const wanted = new Set(notices.map((n) => String(n.id)));
+    items.querySelectorAll(".notice-item").forEach((el) => {
+      if (!wanted.has(el.dataset.noticeId)) el.remove();  // read on another device
+    });
+    const fresh = notices.filter((n) => n.id > lastNotice);  // newest first, as the server sends
+    fresh.slice().reverse().forEach((n) => {
+      const li = document.createElement("li");
+      li.className = "notice-item";
+      li.dataset.noticeId = String(n.id);
+      li.dataset.testid = "notice-" + n.id;
+      li.textContent = n.text;
+      items.insertBefore(li, items.firstChild);
+    });
+    if (fresh.length) {
+      lastNotice = fresh[0].id;
+      showBanner(fresh[0].text);
+    }
+    const n = notices.length;
+    noticeBox.hidden = n === 0;
+    const counter = noticeBox.querySelector("[data-role=count]");
+    counter.textContent = String(n);
+    counter.hidden = n === 0;
+    noticeBox.querySelector("[data-role=empty]").hidden = n > 0;
+    const form = noticeBox.querySelector("[data-role=read-form]");
+    form.hidden = n === 0;
+    if (n) form.querySelector("[data-role=up-to]").value = String(notices[0].id);
+  }
+
+  if (banner) {
+    banner.querySelector("[data-role=close]").addEventListener("click", () => { banner.hidden = true; });
+  }
+
   function schedule() {
     clearTimeout(timer);
     if (!document.hidden) timer = setTimeout(poll, INTERVAL);
@@ -56,7 +103,10 @@
         }
         return response.ok ? response.json() : null;
       })
-      .then((data) => { if (data && Array.isArray(data.requests)) render(data.requests); })
+      .then((data) => {
+        if (data && Array.isArray(data.requests)) render(data.requests);
+        if (data && Array.isArray(data.notices)) renderNotices(data.notices);
+      })
       .catch(() => { /* offline for a moment: try again on the next tick */ })
       .finally(schedule);
   }
@@ -67,4 +117,68 @@
     if (!document.hidden) poll();
   });
   schedule();
+})();
+
+// The pass page: "Share with visitor" uses the phone's share sheet, else copies the link.
+(function () {
+  const box = document.querySelector("[data-share]");
+  if (!box) return;
+  const button = box.querySelector("[data-role=share]");
+  const status = box.querySelector("[data-role=share-status]");
+  const field = box.querySelector("[data-role=share-link]");
+  const link = box.dataset.shareUrl;
+
+  function copied(ok) {
+    status.textContent = ok ? box.dataset.copied : box.dataset.copyFailed;
+    if (!ok) { field.focus(); field.select(); }
+  }
+
+  function copyByHand() {
+    field.focus();
+    field.select();
+    let ok = false;
+    try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+    copied(ok);
+  }
+
+  function copy() {
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(link).then(() => copied(true), copyByHand);
+    } else {
+      copyByHand();
+    }
+  }
+
+  button.addEventListener("click", () => {
+    if (navigator.share) {
+      navigator.share({ title: box.dataset.shareTitle, text: box.dataset.shareText, url: link })
+        .catch((err) => { if (!err || err.name !== "AbortError") copy(); });  // cancelled: nothing to do
+    } else {
+      copy();
+    }
+  });
+  field.addEventListener("focus", () => field.select());
+})();
+
+// The create form: an error is scrolled into view; the end date follows the start date; typing a
+// number picks "N times".
+(function () {
+  const form = document.querySelector("[data-pass-form]");
+  if (!form) return;
+  const starts = form.querySelector("[data-role=starts-on]");
+  const ends = form.querySelector("[data-role=ends-on]");
+  const count = form.querySelector("[data-role=count]");
+  const error = document.getElementById("form-error");
+  if (error) error.scrollIntoView({ block: "center" });  // the message sits by its field: show both
+  starts.addEventListener("change", () => {
+    if (starts.value) {
+      ends.min = starts.value;
+      if (!ends.value || ends.value < starts.value) ends.value = starts.value;
+    }
+  });
+  if (count) {
+    const pick = () => { form.querySelector("input[name=uses][value=count]").checked = true; };
+    count.addEventListener("focus", pick);
+    count.addEventListener("input", pick);
+  }
 })();

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.e2e
 MIN_TARGET_PX = 44
 TARGETS = ":is(a, button, input):is(.btn, .tile, .key)"
 JOURNAL_KINDS = ("phone_call", "inspection", "complaint", "patrol", "note")
-PAGES = ["login", "start", "home", *(f"journal-{kind}" for kind in JOURNAL_KINDS), "handover"]
+PAGES = ["login", "start", "home", *(f"journal-{kind}" for kind in JOURNAL_KINDS), "handover", "passes"]
 
 
 def open_kiosk_page(page: Page, base_url: str, name: str) -> None:
@@ -34,6 +34,10 @@ def open_kiosk_page(page: Page, base_url: str, name: str) -> None:
     elif name == "handover":
         page.get_by_test_id("tile-handover").tap()
         expect(page).to_have_url(HANDOVER_URL)
+    elif name == "passes":
+        page.get_by_test_id("tile-passes").tap()
+        expect(page).to_have_url(re.compile(r"/kiosk/passes/$"))
+        page.get_by_test_id("code-keys").locator("summary").tap()  # the letter keys count too
 
 
 @pytest.mark.parametrize("name", PAGES)

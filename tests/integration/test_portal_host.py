@@ -141,7 +141,7 @@ def test_requests_json_lists_a_new_request_at_once(app, client, kiosk):
     """Protects the live portal: a request appears in /portal/requests as soon as the guard asks,
     carries no ID or phone, and disappears once answered (portal.js polls this every second)."""
     kiosk.login_staff(*RESIDENT)
-    assert client.get("/portal/requests").get_json() == {"requests": []}
+    assert client.get("/portal/requests").get_json() == {"requests": [], "notices": []}
     visit_id = _start(app, purpose="送快递")
     response = client.get("/portal/requests")
     assert response.headers["Cache-Control"] == "no-store"
@@ -150,7 +150,7 @@ def test_requests_json_lists_a_new_request_at_once(app, client, kiosk):
     assert request["answer_url"] == f"/portal/visits/{visit_id}/answer"
     assert VALID_ID not in response.get_data(True) and VISITOR_PHONE not in response.get_data(True)
     client.post(request["answer_url"], data={"answer": "approved"})
-    assert client.get("/portal/requests").get_json() == {"requests": []}
+    assert client.get("/portal/requests").get_json() == {"requests": [], "notices": []}
 
 
 def test_request_after_supervisor_approval_reaches_the_host(app, client, kiosk):
@@ -159,7 +159,7 @@ def test_request_after_supervisor_approval_reaches_the_host(app, client, kiosk):
     with app.app_context():
         approval = visits.escalate(db.session.get(Visit, visit_id), "forgot_id", _guard())
         kiosk.login_staff(*RESIDENT)
-        assert client.get("/portal/requests").get_json() == {"requests": []}
+        assert client.get("/portal/requests").get_json() == {"requests": [], "notices": []}
         supervisor = db.session.scalars(select(User).where(User.username == "supervisor")).one()
         visits.decide(approval, "approved", supervisor)
     assert [r["id"] for r in client.get("/portal/requests").get_json()["requests"]] == [visit_id]

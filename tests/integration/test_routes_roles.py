@@ -20,7 +20,9 @@ LOGINS = {
 }
 SAMPLE_ARGS = {"kind": "note", "shift_id": "1", "follow_id": "1", "filename": "gate.css",
                "code": "car-in", "action": "open", "visit_id": "1", "approval_id": "1",
-               "incident_id": "1", "entry_id": "1", "visitor_id": "1"}
+               "incident_id": "1", "entry_id": "1", "visitor_id": "1",
+               "resident_id": "1",
+               "pass_id": "1", "token": "GP1AAAA"}
 
 
 def _routes(app):
@@ -40,7 +42,8 @@ def _login(kiosk, role):
 
 def test_every_route_declares_roles(app):
     """Protects deny-by-default: a new route without @roles_required or @public is caught here."""
-    public = {"auth.kiosk_login", "auth.login", "health.healthz", "index"}
+    public = {"auth.kiosk_login", "auth.login", "health.healthz", "index", "residents.activate",
+              "share.page", "share.png", "share.svg"}
     for endpoint, _method, _path in _routes(app):
         roles = allowed_roles(app, endpoint)
         if endpoint in public:

@@ -89,6 +89,8 @@ def test_extract_accepts_wedge_noise_and_share_links():
     assert tokens.extract(f"https://gate.example.cn/p/{token}") == token
     assert tokens.extract(f"https://gate.example.cn/p/{token}.png?x=1") == token
     assert tokens.extract("hello") is None
+    for other in ("GP-2024-000123", "gps:22.5,114.0", "GPT"):  # other codes that start with GP
+        assert tokens.extract(other) is None
     assert tokens.extract(tokens.display_code(tokens.short_code(b"\x01" * 12))) is None
 
 
