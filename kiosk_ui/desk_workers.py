@@ -20,6 +20,7 @@ from gate.models.types import utcnow
 from gate.services import ActionError, auth, passes, sites
 from gate.services.sites import current_site
 from kiosk_ui.forms import PlainForm
+from kiosk_ui.qr_images import qr_svg
 
 bp = Blueprint("workers", __name__, url_prefix="/desk/workers")
 desk_staff = auth.roles_required(Role.SERVICE_DESK, Role.ADMIN)
@@ -87,8 +88,6 @@ def new():
 @readers
 def card(pass_id: int):
     """The printable worker card with its QR, and every entry and exit so far."""
-    from kiosk_ui.qr_images import qr_svg
-
     visitor_pass = _pass(pass_id)
     uses = db.session.scalars(select(PassUse).where(PassUse.pass_id == pass_id)
                               .order_by(PassUse.at.desc()).limit(200)).all()

@@ -9,13 +9,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import qrcode
-import qrcode.image.svg
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from markupsafe import Markup
 from sqlalchemy import select
 
 from gate.extensions import db
@@ -26,6 +23,7 @@ from gate.services.sites import current_site
 from kiosk_ui.forms import PlainForm
 from kiosk_ui.gates import OUTCOME_MESSAGES
 from kiosk_ui.helpers import localtime
+from kiosk_ui.qr_images import qr_svg
 from kiosk_ui.scripts import script
 from kiosk_ui.visitors import ID_KINDS, attempt, bp, guard_only, shift_or_none, visit_or_404
 
@@ -44,13 +42,6 @@ def mask_name(name: str) -> str:
     if len(name) == 2:
         return name[0] + "*"
     return name[0] + "*" * (len(name) - 2) + name[-1]
-
-
-def qr_svg(text: str) -> Markup:
-    """An inline SVG QR code (vector: sharp on thermal paper and A5 alike)."""
-    image = qrcode.make(text, image_factory=qrcode.image.svg.SvgPathImage, border=2,
-                        error_correction=qrcode.constants.ERROR_CORRECT_M)
-    return Markup(image.to_string(encoding="unicode"))
 
 
 def _stale(visit: Visit) -> bool:
