@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import time
 
 from sqlalchemy import select
 
@@ -27,6 +28,9 @@ def _append_many(config: dict, label: str, start, done) -> None:
         for i in range(PER_PROCESS):
             with transaction():
                 shiftbook.append("test.concurrent", {"by": label, "i": i})
+            # A pause outside the lock, as a real worker has between actions: SQLite's busy
+            # handler sleeps while waiting, so back-to-back writers could starve the other.
+            time.sleep(0.003)
         db.session.remove()
         db.engine.dispose()
     done.put(label)
