@@ -66,15 +66,20 @@ SETTINGS: dict[str, tuple[Any, Any]] = {
     "GATE_RETENTION_DEVICE_EVENTS_DAYS": (30, _int),  # plate reads, scans, ID-card reads
     "GATE_RETENTION_JOURNAL_DAYS": (365, _int),  # what guards wrote
     "GATE_RETENTION_WATCHLIST_EXPIRED_DAYS": (90, _int),  # after removal or expiry
+    "GATE_RETENTION_SLIPS_DAYS": (365, _int),  # release slips' carrier details
     "GATE_VISIT_AUTO_CHECKOUT_HOURS": (24, _int),
     # Visitor passes (SPEC §2.2): the key signs pass tokens and nothing else.
     "GATE_PASS_KEY": (None, _str),
     "GATE_PASS_MAX_DAYS": (7, _int),
     "GATE_PASS_MAX_ACTIVE": (20, _int),  # per unit, so one account cannot flood the gate
     "GATE_ACTIVATION_CODE_HOURS": (72, _int),
+    # Release slips (放行条): valid on their date, plus this many hours after midnight.
+    "GATE_SLIP_KEY": (None, _str),
+    "GATE_SLIP_GRACE_HOURS": (0, _int),
 }
 RETENTION_SETTINGS = ("GATE_RETENTION_VISITS_DAYS", "GATE_RETENTION_DEVICE_EVENTS_DAYS",
                       "GATE_RETENTION_JOURNAL_DAYS", "GATE_RETENTION_WATCHLIST_EXPIRED_DAYS",
+                      "GATE_RETENTION_SLIPS_DAYS",
                       "GATE_VISIT_AUTO_CHECKOUT_HOURS")
 
 
@@ -111,9 +116,12 @@ def _validate(values: dict[str, Any]) -> None:
         ZoneInfo(values["GATE_TIMEZONE"])
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"GATE_TIMEZONE is not a known time zone: {values['GATE_TIMEZONE']!r}") from None
-    key = values.get("GATE_PASS_KEY")
-    if key is not None and len(key) < 32:
-        raise ConfigError("GATE_PASS_KEY must be at least 32 characters of random text")
+    for name in ("GATE_PASS_KEY", "GATE_SLIP_KEY"):
+        key = values.get(name)
+        if key is not None and len(key) < 32:
+            raise ConfigError(f"{name} must be at least 32 characters of random text")
+    if not 0 <= values["GATE_SLIP_GRACE_HOURS"] <= 24:
+        raise ConfigError("GATE_SLIP_GRACE_HOURS must be a whole number from 0 to 24")
     if values["GATE_ENV"] not in {"development", "production", "testing"}:
         raise ConfigError("GATE_ENV must be development, production or testing")
     if values["GATE_ENV"] == "production" and values["GATE_SECRET_KEY"] == DEFAULT_SECRET:

@@ -32,6 +32,11 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(desk_workers.bp)
     from kiosk_ui import kiosk_passes  # passes at the gate: scanner field, typed codes, recent
     app.register_blueprint(kiosk_passes.bp)
+    from kiosk_ui import kiosk_slips  # goods release slips at the gate: scan, check, release
+    app.register_blueprint(kiosk_slips.bp)
+    from kiosk_ui import desk_slips, portal_slips  # release slips: residents apply, the desk decides
+    for module in (portal_slips, desk_slips):
+        app.register_blueprint(module.bp)
     from kiosk_ui import portal_passes, share  # residents' visitor passes, the visitor's share page
     for module in (portal_passes, share):
         app.register_blueprint(module.bp)

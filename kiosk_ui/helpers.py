@@ -79,6 +79,13 @@ KINDS = {
     "resident.activation_issued": _l("Portal activation code issued"),
     "resident.activated": _l("Resident portal account activated"),
     "resident.moved_out": _l("Resident moved out"),
+    "slip.applied": _l("Release slip applied for"),
+    "slip.consented": _l("Owner consented to a release slip"),
+    "slip.approved": _l("Release slip approved"),
+    "slip.refused": _l("Release slip refused"),
+    "slip.released": _l("Goods released on a slip"),
+    "slip.gate_refused": _l("Goods stopped at the gate"),
+    "unit.fees_flag": _l("Unit fees flag changed"),
 }
 
 

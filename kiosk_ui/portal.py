@@ -18,6 +18,7 @@ from gate.services import ActionError, auth, notices, passes, visits
 from kiosk_ui.forms import PlainForm
 from kiosk_ui.helpers import localtime
 from kiosk_ui.portal_passes import describe
+from kiosk_ui.portal_slips import open_slips, status_label
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 residents = auth.roles_required(Role.RESIDENT)
@@ -77,6 +78,17 @@ def notice_text(notice: PortalNotice) -> str:
         return _("Renovation worker %(name)s came in at %(time)s", name=name, time=at)
     if notice.kind == "worker_out":
         return _("Renovation worker %(name)s left at %(time)s", name=name, time=at)
+    serial = params.get("serial", "")
+    if notice.kind == "slip_approved":
+        return _("Release slip %(serial)s approved at %(time)s: show its QR at the gate", serial=serial,
+                 time=at)
+    if notice.kind == "slip_refused":
+        return _("Your release slip application was refused at %(time)s: open it to see why", time=at)
+    if notice.kind == "slip_released":
+        return _("The goods on release slip %(serial)s left through the gate at %(time)s", serial=serial,
+                 time=at)
+    if notice.kind == "slip_gate_refused":
+        return _("The gate stopped goods on release slip %(serial)s at %(time)s", serial=serial, time=at)
     return _("A notice from the gate at %(time)s", time=at)
 
 
@@ -95,7 +107,8 @@ def home():
     expected = [(p, describe(p)) for p in passes.expected_today(resident.unit_id)]
     return render_template("portal/home.html", resident=resident, form=PlainForm(),
                            requests=pending_requests(resident.unit_id), notes=messages(resident.unit_id),
-                           notices=[(n, notice_text(n)) for n in unread], expected=expected)
+                           notices=[(n, notice_text(n)) for n in unread], expected=expected,
+                           slips=open_slips(resident.unit), slip_status=status_label)
 
 
 @bp.get("/requests")

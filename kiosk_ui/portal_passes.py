@@ -25,15 +25,15 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import select
 from wtforms import StringField
 
 from gate.domain.passes import display_code
 from gate.extensions import db
-from gate.models import Resident, Role, Site, VisitorPass
+from gate.models import Role, Site, VisitorPass
 from gate.models.types import utcnow
 from gate.services import ActionError, auth, passes
 from kiosk_ui.forms import PlainForm
+from kiosk_ui.household import require_household
 from kiosk_ui.qr_images import qr_png, qr_svg
 
 bp = Blueprint("passes", __name__, url_prefix="/portal/passes")
@@ -117,17 +117,7 @@ def share_url(visitor_pass: VisitorPass) -> str:
     return url_for("share.page", token=passes.token_for(visitor_pass), _external=True)
 
 
-@bp.before_request
-def _household() -> Response | None:
-    """Pass pages need a resident who still lives here; others go back to the portal home."""
-    resident = db.session.scalars(select(Resident).where(Resident.user_id == current_user.id)).first()
-    if resident is not None and resident.moved_out_at is not None:
-        flash(_("This account no longer belongs to a household here."), "error")
-        return redirect(url_for("portal.home"))
-    if resident is None:
-        return redirect(url_for("portal.home"))
-    g.household = resident
-    return None
+bp.before_request(require_household)
 
 
 def _own_pass(pass_id: int) -> VisitorPass:

@@ -53,6 +53,21 @@ SCRIPTS = {
     "worker_pass": _l("Hello, please show your temporary residence permit, ID card and site pass."),
     "worker_hours": _l("Sorry, renovation work is only allowed during the permitted hours; please come "
                        "back then. Thank you for your understanding."),
+    # 篇3 §五.14 业主搬出大宗物品: greet first, then ask for the release slip; help carry
+    "slip_ask": _l("Hello, sir/madam! … Sorry, please show your release slip!"),
+    "slip_none": _l("Sorry, goods can only leave with a release slip; please apply at the Owner "
+                    "Service Centre."),
+    "slip_done": _l("Thank you. Can I help you carry anything?"),
+    "slip_not_valid": _l("Sorry, this release slip cannot be accepted; please check it with the Owner "
+                         "Service Centre."),
+    "slip_not_now": _l("Sorry, this release slip cannot be used today; please go to the Owner Service "
+                       "Centre."),
+    "slip_used": _l("Sorry, the goods on this release slip have already left; a slip can be used only "
+                    "once. Please apply at the Owner Service Centre."),
+    "slip_mismatch": _l("Sorry, the goods do not match the release slip; please have it corrected at "
+                        "the Owner Service Centre."),
+    "slip_partial": _l("Sorry, a release slip lets its goods out together, once; please bring all of "
+                       "them, then show the slip again."),
 }
 
 

@@ -29,15 +29,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 PREFIX = "GP1"
+# Goods release slips (放行条) carry the same shape under their own prefix and MAC domain, so
+# a slip's QR can never pass for a visitor pass or the other way round.
+PREFIXES = {"pass": PREFIX, "slip": "GS1"}
+_DOMAINS = {"pass": b"gatehouse-pass|v1|", "slip": b"gatehouse-slip|v1|"}
+_STARTS = {"pass": re.compile(r"^GP\d[A-Z2-7]"), "slip": re.compile(r"^GS\d[A-Z2-7]")}
 PID_BYTES = 12
 _BODY = struct.Struct(">4s12sII")
 MAC_BYTES = 16
 RAW_BYTES = _BODY.size + MAC_BYTES  # 40: base32 without padding
 TOKEN_LENGTH = len(PREFIX) + RAW_BYTES * 8 // 5  # 67
 CODE_LENGTH = 8
-_DOMAIN = b"gatehouse-pass|v1|"
 _CODE_CHARS = re.compile(r"^[A-Z2-7]{8}$")
-_TOKEN_START = re.compile(r"^GP\d[A-Z2-7]")
 # Guards type what they read: digits that look like base32 letters mean those letters.
 _LOOKALIKES = str.maketrans({"0": "O", "1": "I", "8": "B"})
 
@@ -87,19 +90,20 @@ def _moment(minutes: int) -> datetime:
     return datetime.fromtimestamp(minutes * 60, UTC)
 
 
-def _mac(key: bytes, body: bytes) -> bytes:
-    return hmac.new(key, _DOMAIN + body, hashlib.sha256).digest()[:MAC_BYTES]
+def _mac(key: bytes, body: bytes, kind: str) -> bytes:
+    return hmac.new(key, _DOMAINS[kind] + body, hashlib.sha256).digest()[:MAC_BYTES]
 
 
-def issue(key: bytes, site: str, pid: bytes, valid_from: datetime, valid_until: datetime) -> str:
-    """The token for a pass; the same inputs always give the same token."""
+def issue(key: bytes, site: str, pid: bytes, valid_from: datetime, valid_until: datetime,
+          kind: str = "pass") -> str:
+    """The token for a pass (or a slip); the same inputs always give the same token."""
     if len(pid) != PID_BYTES:
         raise ValueError(f"pass id must be {PID_BYTES} bytes")
     body = _BODY.pack(site_tag(site), pid, _minutes(valid_from), _minutes(valid_until))
-    return PREFIX + base64.b32encode(body + _mac(key, body)).decode("ascii")
+    return PREFIXES[kind] + base64.b32encode(body + _mac(key, body, kind)).decode("ascii")
 
 
-def extract(text: str) -> str | None:
+def extract(text: str, kind: str = "pass") -> str | None:
     """The token inside a scanned text (bare, or the share-page URL), or None if it is no pass.
 
     Scanners in keyboard-wedge mode may send lower case (caps lock) and trailing newlines;
@@ -111,23 +115,24 @@ def extract(text: str) -> str | None:
         candidate = candidate.removesuffix(".png").removesuffix(".svg").rstrip("/")
     candidate = candidate.upper()
     # "GP" and a version digit: other codes that happen to start with GP are not passes.
-    if not _TOKEN_START.match(candidate) or _CODE_CHARS.match(normalize_code(text)):
+    if not _STARTS[kind].match(candidate) or _CODE_CHARS.match(normalize_code(text)):
         return None
     return candidate
 
 
-def read(key: bytes, site: str, token: str) -> PassClaims:
+def read(key: bytes, site: str, token: str, kind: str = "pass") -> PassClaims:
     """Verify a token for this site; raise TokenRejected (malformed, forged, other_site)."""
-    if not token.startswith(PREFIX) or len(token) != TOKEN_LENGTH:
+    prefix = PREFIXES[kind]
+    if not token.startswith(prefix) or len(token) != TOKEN_LENGTH:
         raise TokenRejected(MALFORMED)
     try:
-        raw = base64.b32decode(token[len(PREFIX):])
+        raw = base64.b32decode(token[len(prefix):])
     except (binascii.Error, ValueError):
         raise TokenRejected(MALFORMED) from None
     if len(raw) != RAW_BYTES:
         raise TokenRejected(MALFORMED)
     body, mac = raw[:_BODY.size], raw[_BODY.size:]
-    if not hmac.compare_digest(mac, _mac(key, body)):
+    if not hmac.compare_digest(mac, _mac(key, body, kind)):
         raise TokenRejected(FORGED)
     tag, pid, start, end = _BODY.unpack(body)
     if not hmac.compare_digest(tag, site_tag(site)):

@@ -5,10 +5,15 @@ from gate.models.estate import Building, Device, Gate, Lane, Post, Resident, Sit
 from gate.models.passes import ActivationCode, PassUse, PortalNotice, VisitorPass
 from gate.models.shiftbook import Checkpoint, ShiftBookEntry, ShiftBookHead
 from gate.models.shifts import FollowUp, JournalRecord, PostOrder, PostOrderAck, Shift
+from gate.models.slips import ReleaseSlip, ReleaseSlipItem, SerialCounter, UnitFlag
 from gate.models.users import ROLES, Role, User
 from gate.models.visits import Approval, Incident, Visit, Visitor, WatchlistEntry
 
 __all__ = [
+    "ReleaseSlip",
+    "ReleaseSlipItem",
+    "SerialCounter",
+    "UnitFlag",
     "ActivationCode",
     "PassUse",
     "PortalNotice",

@@ -8,7 +8,8 @@ from gate.extensions import db
 from gate.models import PortalNotice
 from gate.models.types import utcnow
 
-KINDS = ("pass_admitted", "pass_vehicle", "worker_in", "worker_out")
+KINDS = ("pass_admitted", "pass_vehicle", "worker_in", "worker_out", "slip_approved",
+         "slip_refused", "slip_released", "slip_gate_refused")
 SHOWN = 20
 
 

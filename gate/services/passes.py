@@ -5,11 +5,8 @@ Verification and redemption at the gate live in gate.services.pass_gate.
 
 from __future__ import annotations
 
-import os
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -23,7 +20,7 @@ from gate.domain.units import normalize_phone
 from gate.extensions import db
 from gate.models import Resident, Site, Unit, User, VisitorPass
 from gate.models.types import utcnow
-from gate.services import ActionError, shiftbook, transaction
+from gate.services import ActionError, keys, shiftbook, transaction
 from gate.services.privacy import protect_id
 from gate.services.visitors import clean_text
 
@@ -37,20 +34,7 @@ def pass_key() -> bytes:
 
     Used for nothing else, so rotating it voids passes and nothing more.
     """
-    configured = current_app.config.get("GATE_PASS_KEY")
-    if configured:
-        return configured.encode()
-    path = Path(current_app.instance_path) / "pass.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another worker created it a moment ago
-        else:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(secrets.token_hex(32))
-    return path.read_text().strip().encode()
+    return keys.instance_secret("GATE_PASS_KEY", "pass.key")
 
 
 def site_zone() -> ZoneInfo:

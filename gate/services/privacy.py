@@ -4,25 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
-import secrets
-from pathlib import Path
-
-from flask import current_app
 
 from gate.domain.idcard import mask_id
+from gate.services import keys
 
 
 def _key() -> bytes:
-    configured = current_app.config.get("GATE_ID_HMAC_KEY")
-    if configured:
-        return configured.encode()
-    path = Path(current_app.instance_path) / "id-hmac.key"
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_hex(32))
-    return path.read_text().strip().encode()
+    return keys.instance_secret("GATE_ID_HMAC_KEY", "id-hmac.key")
 
 
 def id_hash(number: str) -> str:

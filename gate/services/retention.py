@@ -13,6 +13,9 @@ Each record kind has its own GATE_RETENTION_* setting. Past it:
 - visitor and worker passes that ended before the visits' retention lose the visitor's name
   (replaced by the erasure marker), phone, plate, purpose, employer and masked ID/hash; unit,
   window and use counts stay. Portal notices older than that are deleted.
+- release slips dated before GATE_RETENTION_SLIPS_DAYS lose the carrier's name, phone, plate
+  and masked ID/hash, the refusal and consent notes; serial, unit, items, states and times stay
+  (the serial register of 放行条 is the estate's record).
 - device events (plate reads, scans, pass scans, ID-card reads; by received_at) are deleted.
 - journal records (what guards wrote; by created_at) get `fields` = NULL and purged_at set; the
   entry keeps only the digest. Closed follow-ups of purged records lose their title and outcome,
@@ -40,6 +43,7 @@ from gate.models import (
     FollowUp,
     JournalRecord,
     PortalNotice,
+    ReleaseSlip,
     Visit,
     Visitor,
     VisitorPass,
@@ -51,8 +55,8 @@ from gate.services import ActionError, erasure, shiftbook, transaction, visits
 from gate.services.sites import current_site
 
 # Count keys, in the order `gate purge` prints them.
-KINDS = ("auto_checked_out", "visits", "visitors", "passes", "portal_notices", "device_events",
-         "journal_records", "follow_ups", "watchlist_entries")
+KINDS = ("auto_checked_out", "visits", "visitors", "passes", "portal_notices", "release_slips",
+         "device_events", "journal_records", "follow_ups", "watchlist_entries")
 DEVICE_EVENT_KINDS = ("plate", "scan", "pass", "card")
 
 
@@ -63,6 +67,7 @@ def settings() -> dict[str, int]:
             "device_events_days": config["GATE_RETENTION_DEVICE_EVENTS_DAYS"],
             "journal_days": config["GATE_RETENTION_JOURNAL_DAYS"],
             "watchlist_expired_days": config["GATE_RETENTION_WATCHLIST_EXPIRED_DAYS"],
+            "slips_days": config["GATE_RETENTION_SLIPS_DAYS"],
             "auto_checkout_hours": config["GATE_VISIT_AUTO_CHECKOUT_HOURS"]}
 
 
@@ -127,6 +132,7 @@ def _purge(site, now: datetime, days: dict[str, int], closing: list[int], dry_ru
             .values(note=None), execution_options={"synchronize_session": False})
 
     counts.update(_passes(site.id, visit_cutoff, dry_run))
+    counts["release_slips"] = _slips(site.id, now - timedelta(days=days["slips_days"]), dry_run)
 
     watch_cutoff = now - timedelta(days=days["watchlist_expired_days"])
     # Null-safe, so that "not done with" below keeps entries without removal or expiry.
@@ -176,6 +182,15 @@ def _passes(site_id: int, cutoff: datetime, dry_run: bool) -> dict[str, int]:
         "portal_notices": _run(delete(PortalNotice).where(old_notice),
                                _count(PortalNotice, old_notice), dry_run),
     }
+
+
+def _slips(site_id: int, cutoff: datetime, dry_run: bool) -> int:
+    """Anonymise the carriers of slips dated before the cutoff (and not waiting for anything)."""
+    old = and_(ReleaseSlip.site_id == site_id, ReleaseSlip.on_date < cutoff.date(),
+               ReleaseSlip.carrier_name != erasure.ERASED_NAME)
+    return _run(update(ReleaseSlip).where(old).values(
+        carrier_name=erasure.ERASED_NAME, carrier_phone="", plate=None, carrier_id_masked=None,
+        carrier_id_hash=None, refusal_reason=None, consent_note=None), _count(ReleaseSlip, old), dry_run)
 
 
 def _visitors(site_id: int, cutoff: datetime, closing: list[int], watched: set[tuple[str, str]],

@@ -14,7 +14,8 @@ pytestmark = pytest.mark.e2e
 MIN_TARGET_PX = 44
 TARGETS = ":is(a, button, input):is(.btn, .tile, .key)"
 JOURNAL_KINDS = ("phone_call", "inspection", "complaint", "patrol", "note")
-PAGES = ["login", "start", "home", *(f"journal-{kind}" for kind in JOURNAL_KINDS), "handover", "passes"]
+PAGES = ["login", "start", "home", *(f"journal-{kind}" for kind in JOURNAL_KINDS), "handover", "passes",
+         "slips"]
 
 
 def open_kiosk_page(page: Page, base_url: str, name: str) -> None:
@@ -38,6 +39,9 @@ def open_kiosk_page(page: Page, base_url: str, name: str) -> None:
         page.get_by_test_id("tile-passes").tap()
         expect(page).to_have_url(re.compile(r"/kiosk/passes/$"))
         page.get_by_test_id("code-keys").locator("summary").tap()  # the letter keys count too
+    elif name == "slips":
+        page.get_by_test_id("tile-slips").tap()
+        expect(page).to_have_url(re.compile(r"/kiosk/slips/$"))
 
 
 @pytest.mark.parametrize("name", PAGES)

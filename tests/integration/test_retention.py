@@ -16,6 +16,7 @@ from gate.models import (
     FollowUp,
     JournalRecord,
     PortalNotice,
+    ReleaseSlip,
     Resident,
     ShiftBookEntry,
     ShiftBookHead,
@@ -33,6 +34,7 @@ from gate.services import (
     passes,
     retention,
     shiftbook,
+    slips,
     transaction,
     visitors,
     visits,
@@ -131,13 +133,21 @@ def scene(ctx):
         fresh_notice = notices.add(host.unit.site_id, host.unit_id, "pass_admitted", name="新访客")
     _age(old_notice, 200)
     ids["old_notice"], ids["fresh_notice"] = old_notice.id, fresh_notice.id
+    slip_args = dict(via="portal", lines=[("沙发", 1)], on_date=None, carrier_name="李师傅",
+                     carrier_phone="13900001111", plate="粤B44444")
+    old_slip = slips.apply(_user("r13800000001"), host.unit, host, **slip_args)
+    old_slip.on_date = (utcnow() - timedelta(days=400)).date()
+    db.session.commit()
+    fresh_slip = slips.apply(_user("r13800000001"), host.unit, host, **slip_args)
+    ids["old_slip"], ids["fresh_slip"] = old_slip.id, fresh_slip.id
     ids["fresh_records"] = [r.id for r in db.session.scalars(select(JournalRecord).where(
         JournalRecord.id != record.id))]
     return ids
 
 
 EXPECTED = {"auto_checked_out": 1, "visits": 2, "visitors": 1, "passes": 1, "portal_notices": 1,
-            "device_events": 1, "journal_records": 1, "follow_ups": 1, "watchlist_entries": 2}
+            "release_slips": 1, "device_events": 1, "journal_records": 1, "follow_ups": 1,
+            "watchlist_entries": 2}
 
 
 def _snapshot() -> dict:
@@ -155,6 +165,8 @@ def _snapshot() -> dict:
         "passes": [(p.id, p.visitor_name, p.visitor_phone, p.plate) for p in
                    db.session.scalars(select(VisitorPass).order_by(VisitorPass.id))],
         "notices": db.session.scalars(select(PortalNotice.id).order_by(PortalNotice.id)).all(),
+        "slips": [(s.id, s.carrier_name, s.carrier_phone, s.plate) for s in
+                  db.session.scalars(select(ReleaseSlip).order_by(ReleaseSlip.id))],
         "head": db.session.get(ShiftBookHead, "demo").seq,
     }
 
@@ -196,6 +208,10 @@ def test_purge_takes_exactly_what_is_past_retention(scene):
     assert db.session.get(VisitorPass, scene["fresh_pass"]).visitor_name == "新访客"
     assert db.session.get(PortalNotice, scene["old_notice"]) is None
     assert db.session.get(PortalNotice, scene["fresh_notice"]) is not None
+    old_slip = db.session.get(ReleaseSlip, scene["old_slip"])
+    assert (old_slip.carrier_name, old_slip.carrier_phone, old_slip.plate) == ("[已清除]", "", None)
+    assert [i.description for i in old_slip.items] == ["沙发"]
+    assert db.session.get(ReleaseSlip, scene["fresh_slip"]).carrier_name == "李师傅"
     kept = set(db.session.scalars(select(WatchlistEntry.id)))
     assert kept == {scene["active_watch"], scene["fresh_removed_watch"]}
     entries = db.session.scalars(select(ShiftBookEntry).where(
@@ -245,6 +261,7 @@ def test_card_reads_expire_with_device_events(ctx):
 
 @pytest.mark.parametrize("key", ["GATE_RETENTION_VISITS_DAYS", "GATE_RETENTION_DEVICE_EVENTS_DAYS",
                                  "GATE_RETENTION_JOURNAL_DAYS", "GATE_RETENTION_WATCHLIST_EXPIRED_DAYS",
+                                 "GATE_RETENTION_SLIPS_DAYS",
                                  "GATE_VISIT_AUTO_CHECKOUT_HOURS"])
 def test_retention_settings_must_be_positive(tmp_path, key):
     """Protects against a typo that would purge everything at once: zero or negative periods are refused

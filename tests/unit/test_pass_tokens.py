@@ -102,3 +102,15 @@ def test_short_codes_fold_look_alikes():
     assert tokens.normalize_code(typed) == code
     assert not tokens.is_code("ABCD-EFG")
     assert not tokens.is_code("ABCD-EFG9")  # 9 is not base32 and no letter looks like it
+
+
+def test_slip_and_pass_tokens_never_stand_in_for_each_other():
+    """Protects both documents: a release slip's QR is no visitor pass, and a pass is no slip."""
+    pid = b"\x02" * 12
+    slip = tokens.issue(KEY, "demo", pid, START, END, kind="slip")
+    assert slip.startswith("GS1") and len(slip) == 67
+    assert tokens.read(KEY, "demo", slip, kind="slip").pid == pid
+    assert tokens.extract(slip) is None and tokens.extract(_token(pid), kind="slip") is None
+    with pytest.raises(tokens.TokenRejected) as err:
+        tokens.read(KEY, "demo", "GP1" + slip[3:])  # same bytes under the pass prefix
+    assert err.value.reason == tokens.FORGED
