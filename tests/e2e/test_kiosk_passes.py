@@ -45,6 +45,7 @@ def shot(page: Page, screens: Path, name: str) -> None:
 
 def big_enough(page: Page) -> None:
     """Every visible kiosk button and key is tall enough for gloved fingers."""
+    page.wait_for_load_state("load")  # measure after the stylesheet applies
     for target in page.locator(":is(a, button):is(.btn, .tile, .key)").all():
         if target.is_visible():
             box = target.bounding_box()

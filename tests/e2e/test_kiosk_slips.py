@@ -30,6 +30,7 @@ def shot(page: Page, screens: Path, name: str) -> None:
 
 def big_enough(page: Page) -> None:
     """Every visible kiosk button and goods row is tall enough for gloved fingers."""
+    page.wait_for_load_state("load")  # measure after the stylesheet applies
     for target in page.locator(TARGETS).all():
         if target.is_visible():
             box = target.bounding_box()

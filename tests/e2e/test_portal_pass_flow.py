@@ -38,6 +38,8 @@ def phone(browser: Browser, browser_context_args: dict) -> BrowserContext:
 
 def thumb_reachable(page: Page, test_id: str) -> None:
     """The button sits in the lower part of the screen, big enough for a thumb, without scrolling."""
+    # After a form post the URL changes before the stylesheet applies: measure the laid-out page.
+    page.wait_for_load_state("load")
     box = page.get_by_test_id(test_id).bounding_box()
     height = PHONE["viewport"]["height"]
     assert box, test_id

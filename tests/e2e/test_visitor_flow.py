@@ -50,6 +50,7 @@ def banner_shown(page: Page) -> None:
 
 def big_enough(page: Page) -> None:
     """Every visible kiosk button is tall enough for gloved fingers."""
+    page.wait_for_load_state("load")  # measure after the stylesheet applies
     for target in page.locator(":is(a, button):is(.btn, .tile)").all():
         if target.is_visible():
             box = target.bounding_box()
