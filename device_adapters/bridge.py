@@ -6,11 +6,13 @@ each event is handed to the same service functions the web views call, inside an
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
 import socket
 import threading
+import uuid
 from datetime import UTC, datetime
 
 from flask import Flask
@@ -21,7 +23,7 @@ from device_adapters.commander import Commander
 from device_adapters.link import MqttLink
 from device_adapters.profiles import ha_discovery, profile_class
 from device_adapters.profiles.base import DeviceConfig, Profile, Publish
-from device_adapters.topics import Topics
+from device_adapters.topics import Topics, rfc3339
 from gate.domain.events import Availability, BarrierAck, BarrierState, CardRead, PlateRead, Scan
 from gate.extensions import db
 from gate.models import BridgeStatus, Device, Site
@@ -226,6 +228,8 @@ class Bridge:
                         self.commander.send(decision.command, self._outcome_recorder(decision.command.id))
                     elif decision is None:
                         self.link.drop("duplicate", f"{event.device}/{event.event_id}")
+                    if decision is not None and decision.reason == "blocked":
+                        self._alert("blocked_vehicle", decision.plate or "", event.device)
                 elif isinstance(event, Scan) and passes.extract(event.text) is not None:
                     # A visitor pass (SPEC §2.2), decided at once. Its text is a bearer token:
                     # never logged nor stored (the DeviceEvent keeps only source and outcome).
@@ -262,6 +266,11 @@ class Bridge:
                 self.link.drop("rejected", event.device, exc.code)
             finally:
                 db.session.remove()
+
+    def _alert(self, kind: str, text: str, device: str) -> None:
+        """Tell other systems (and the supervisor's tools) on the site's alerts topic (SPEC §3)."""
+        payload = {"id": str(uuid.uuid4()), "kind": kind, "gate": device, "text": text, "at": rfc3339()}
+        self.link.publish(Publish(self.topics.alerts(), json.dumps(payload, ensure_ascii=False).encode()))
 
     def _outcome_recorder(self, command_id: str):
         def record(outcome: str, state: str | None) -> None:

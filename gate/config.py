@@ -57,6 +57,8 @@ SETTINGS: dict[str, tuple[Any, Any]] = {
     "GATE_HA_DISCOVERY": (True, _bool),
     "GATE_HOUSEKEEPING_MINUTES": (60, _int),
     "GATE_PLATE_MIN_CONFIDENCE": (0.8, float),
+    # Reads of the same plate on the same camera within this many seconds are one arrival.
+    "GATE_PLATE_DEBOUNCE_SECONDS": (15, _int),
     "GATE_COMMAND_TTL_SECONDS": (5.0, float),
     "GATE_TIMEZONE": ("Asia/Shanghai", _str),
     "GATE_HOST": ("127.0.0.1", _str),
@@ -108,8 +110,8 @@ def _validate(values: dict[str, Any]) -> None:
     if values["GATE_MQTT_PROTOCOL"] not in ("5", "3.1.1"):
         raise ConfigError("GATE_MQTT_PROTOCOL must be 5 or 3.1.1")
     for key in ("GATE_HOUSEKEEPING_MINUTES", "GATE_KIOSK_IDLE_MINUTES", "GATE_LOGIN_MAX_FAILURES",
-                "GATE_LOGIN_LOCK_MINUTES", "GATE_PASS_MAX_DAYS", "GATE_PASS_MAX_ACTIVE",
-                "GATE_ACTIVATION_CODE_HOURS", *RETENTION_SETTINGS):
+                "GATE_LOGIN_LOCK_MINUTES", "GATE_PLATE_DEBOUNCE_SECONDS", "GATE_PASS_MAX_DAYS",
+                "GATE_PASS_MAX_ACTIVE", "GATE_ACTIVATION_CODE_HOURS", *RETENTION_SETTINGS):
         if values[key] <= 0:
             raise ConfigError(f"{key} must be a positive whole number, got {values[key]!r}")
     try:

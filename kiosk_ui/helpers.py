@@ -86,6 +86,8 @@ KINDS = {
     "slip.released": _l("Goods released on a slip"),
     "slip.gate_refused": _l("Goods stopped at the gate"),
     "unit.fees_flag": _l("Unit fees flag changed"),
+    "vehicle_list.added": _l("Plate added to a vehicle list"),
+    "vehicle_list.removed": _l("Plate removed from a vehicle list"),
 }
 
 

@@ -1,7 +1,18 @@
 """Database models. Import from here so Alembic sees every table."""
 
 from gate.models.devices import BarrierCommandRecord, BridgeStatus, DeviceEvent, DeviceStatus
-from gate.models.estate import Building, Device, Gate, Lane, Post, Resident, Site, Unit, Vehicle
+from gate.models.estate import (
+    Building,
+    Device,
+    Gate,
+    Lane,
+    Post,
+    Resident,
+    Site,
+    Unit,
+    Vehicle,
+    VehicleListEntry,
+)
 from gate.models.passes import ActivationCode, PassUse, PortalNotice, VisitorPass
 from gate.models.shiftbook import Checkpoint, ShiftBookEntry, ShiftBookHead
 from gate.models.shifts import FollowUp, JournalRecord, PostOrder, PostOrderAck, Shift
@@ -10,6 +21,7 @@ from gate.models.users import ROLES, Role, User
 from gate.models.visits import Approval, Incident, Visit, Visitor, WatchlistEntry
 
 __all__ = [
+    "VehicleListEntry",
     "ReleaseSlip",
     "ReleaseSlipItem",
     "SerialCounter",

@@ -153,3 +153,31 @@ class Vehicle(db.Model):
     @validates("plate")
     def _normal_plate(self, _key: str, value: str) -> str:
         return normalize_plate(value)
+
+
+VEHICLE_LISTS = ("blocklist", "vip")
+
+
+class VehicleListEntry(db.Model):
+    """A plate on the blocklist (keep closed, alert) or the leadership/VIP list (open, salute).
+
+    Entries are never deleted while current: removal is recorded with who and when.
+    """
+
+    __tablename__ = "vehicle_list_entry"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("site.id"), index=True)
+    list: Mapped[str] = mapped_column(String(10))
+    plate: Mapped[str] = mapped_column(String(12), index=True)
+    color: Mapped[str | None] = mapped_column(String(20))
+    valid_from: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reason: Mapped[str] = mapped_column(String(200))
+    added_by: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    removed_by: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    @validates("plate")
+    def _normal_plate(self, _key: str, value: str) -> str:
+        return normalize_plate(value)

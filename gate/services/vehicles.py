@@ -1,14 +1,18 @@
 """What to do when an ANPR camera reads a plate.
 
-The rules of SPEC §2.4 built so far: a resident's car within its validity opens the barrier;
-a car on a valid visitor pass opens it on the way in and takes one use of the pass.
-Blocklists, leadership vehicles, debouncing and parking sessions follow in the vehicles work.
-Anything not decided here prompts the guard.
+SPEC §2.4, in this order: a blocklisted plate keeps the barrier closed (and raises an alert);
+a resident's car within its validity opens it; a car on a valid visitor pass opens it on the
+way in and takes one use of the pass; a leadership/VIP car opens it (the kiosk prompts a
+salute). Anything else, and any read below the confidence threshold, prompts the guard.
+Reads of the same plate on the same camera within GATE_PLATE_DEBOUNCE_SECONDS (by the
+server's clock: camera clocks drift) are one arrival: later ones are recorded as repeats and
+decide nothing. Parking sessions follow in the vehicles work.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import and_, or_, select
@@ -16,8 +20,9 @@ from sqlalchemy import and_, or_, select
 from gate.domain.events import BarrierCommand, PlateRead
 from gate.domain.plates import normalize_plate
 from gate.extensions import db
-from gate.models import Device, Lane, Resident, Site, Vehicle
-from gate.services import barriers, device_events, pass_gate, shiftbook, transaction
+from gate.models import Device, DeviceEvent, Lane, Resident, Site, Vehicle
+from gate.models.types import utcnow
+from gate.services import barriers, device_events, pass_gate, shiftbook, transaction, vehicle_lists
 
 MIN_CONFIDENCE = 0.8  # below this a guard looks at the car; OCR confuses 8/B, 0/D at night
 
@@ -26,8 +31,10 @@ MIN_CONFIDENCE = 0.8  # below this a guard looks at the car; OCR confuses 8/B, 0
 class PlateDecision:
     """What the gate did with one read, and the command to send if it opens."""
 
-    action: str  # open | prompt
-    reason: str  # resident | visitor_pass | unknown | unreadable | low_confidence | no_barrier
+    action: str  # open | prompt | ignore
+    # open: resident | visitor_pass | vip; prompt: blocked | unknown | unreadable |
+    # low_confidence | no_barrier | pass_used_up; ignore: repeat
+    reason: str
     plate: str | None
     command: BarrierCommand | None = None
 
@@ -38,6 +45,19 @@ def _resident_vehicle(site_id: int, plate: str, at) -> Vehicle | None:
         Vehicle.site_id == site_id, Vehicle.plate == plate, Resident.moved_out_at.is_(None),
         or_(Vehicle.valid_from.is_(None), Vehicle.valid_from <= at),
         or_(Vehicle.valid_until.is_(None), and_(Vehicle.valid_until > at)))).first()
+
+
+def _seen_just_now(read: PlateRead, plate: str) -> bool:
+    """True if this camera decided on this plate within the debounce window.
+
+    A low-confidence or repeat read does not count: a clearer read of the same car decides.
+    """
+    window = timedelta(seconds=current_app.config.get("GATE_PLATE_DEBOUNCE_SECONDS", 15))
+    recent = db.session.scalars(select(DeviceEvent).where(
+        DeviceEvent.site == read.site, DeviceEvent.device == read.device, DeviceEvent.kind == "plate",
+        DeviceEvent.received_at > utcnow() - window).order_by(DeviceEvent.id.desc()).limit(50))
+    return any((e.summary or {}).get("plate") == plate
+               and (e.summary or {}).get("reason") not in ("low_confidence", "repeat") for e in recent)
 
 
 def lane_barrier(camera: Device) -> Device | None:
@@ -66,10 +86,16 @@ def handle_plate(read: PlateRead) -> PlateDecision | None:
         decision = PlateDecision("prompt", "unreadable", None)
     elif read.confidence < current_app.config.get("GATE_PLATE_MIN_CONFIDENCE", MIN_CONFIDENCE):
         decision = PlateDecision("prompt", "low_confidence", plate)
+    elif _seen_just_now(read, plate):
+        decision = PlateDecision("ignore", "repeat", plate)
+    elif vehicle_lists.match(site.id, "blocklist", plate, read.at) is not None:
+        decision = PlateDecision("prompt", "blocked", plate)
     elif _resident_vehicle(site.id, plate, read.at) is not None:
         decision = PlateDecision("open", "resident", plate)
     elif read.direction == "in" and (visitor_pass := pass_gate.vehicle_pass(site.id, plate, read.at)):
         decision = PlateDecision("open", "visitor_pass", plate)
+    elif vehicle_lists.match(site.id, "vip", plate, read.at) is not None:
+        decision = PlateDecision("open", "vip", plate)
     else:
         decision = PlateDecision("prompt", "unknown", plate)
     if decision.action == "open" and barrier is None:
@@ -80,13 +106,16 @@ def handle_plate(read: PlateRead) -> PlateDecision | None:
             "direction": read.direction, "decision": decision.action, "reason": decision.reason})
         if event is None:
             return None
+        if decision.action == "ignore":
+            return decision  # recorded as a device event; the arrival was decided already
         if decision.reason == "visitor_pass" and pass_gate.admit_vehicle(
                 visitor_pass, device=read.device, at=read.at) is None:
             decision = PlateDecision("prompt", "pass_used_up", plate)  # another read took the last use
             event.summary = dict(event.summary, decision="prompt", reason=decision.reason)
         command = None
         if decision.action == "open":
-            why = "resident vehicle" if decision.reason == "resident" else "visitor pass"
+            why = {"resident": "resident vehicle", "visitor_pass": "visitor pass",
+                   "vip": "leadership vehicle"}[decision.reason]
             command = barriers.order_within(barrier, "open", f"{why} ({read.direction})",
                                             source="plate", gate_id=lane.gate_id if lane else None)
             event.summary = dict(event.summary, command_id=command.id)

@@ -220,3 +220,35 @@ def test_healthz_reports_bridge_and_devices(app, devices, bridge, broker):
     devices_by_id = {d["id"]: d for d in body["devices"]}
     assert devices_by_id["car-in"]["online"] is True
     assert devices_by_id["car-in"]["last_message_at"]
+
+
+def test_blocked_car_stays_closed_and_raises_an_alert(app, devices, bridge, broker):
+    """Protects the blocklist over MQTT: a listed car gets no command, and an alert goes out on
+    the site's alerts topic for supervisors and other systems."""
+    import json
+
+    from gate.models import User
+    from gate.services import vehicle_lists
+
+    with app.app_context():
+        supervisor = db.session.scalars(select(User).where(User.username == "supervisor")).one()
+        vehicle_lists.add(supervisor, "blocklist", "粤B12345", "车辆被盗报案")
+        db.session.remove()
+    alerts: list[dict] = []
+    subscribed = threading.Event()
+    client = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2)
+    client.on_message = lambda c, u, m: alerts.append(json.loads(m.payload))
+    client.on_subscribe = lambda *args: subscribed.set()
+    client.connect(broker.host, broker.port)
+    client.subscribe("gatehouse/demo/alerts", 1)
+    client.loop_start()
+    try:
+        assert subscribed.wait(5)
+        _, camera = devices
+        camera.publish_plate("粤B12345", direction="in", confidence=0.96)
+        wait_for(lambda: alerts, what="the alert")
+        assert alerts[0]["kind"] == "blocked_vehicle" and alerts[0]["text"] == "粤B12345"
+        assert _commands(app) == []
+    finally:
+        client.disconnect()
+        client.loop_stop()

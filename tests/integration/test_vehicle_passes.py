@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from gate.domain.events import PlateRead
 from gate.extensions import db
-from gate.models import BarrierCommandRecord, PassUse, PortalNotice, Resident, User, Visit
+from gate.models import BarrierCommandRecord, DeviceEvent, PassUse, PortalNotice, Resident, User, Visit
 from gate.models.types import utcnow
 from gate.services import passes, vehicles
 
@@ -24,6 +24,13 @@ def host(ctx):
 
 def _read(plate: str, direction: str = "in", camera: str = "anpr-in") -> PlateRead:
     return PlateRead("demo", camera, f"evt-{uuid.uuid4().hex}", plate, 0.95, direction, utcnow())
+
+
+def _later() -> None:
+    """Move earlier plate reads out of the debounce window: the next read is a new arrival."""
+    for event in db.session.scalars(select(DeviceEvent).where(DeviceEvent.kind == "plate")):
+        event.received_at = utcnow() - timedelta(minutes=5)
+    db.session.commit()
 
 
 def _count(model, *where) -> int:
@@ -43,6 +50,7 @@ def test_pass_plate_opens_once_then_prompts(host):
     visit = db.session.scalars(select(Visit).where(Visit.plate == "粤A54321")).one()
     assert visit.state == "admitted" and visit.unit_id == resident.unit_id
     assert _count(PortalNotice, PortalNotice.kind == "pass_vehicle") == 1
+    _later()
     second = vehicles.handle_plate(_read("粤A54321"))
     assert (second.action, second.reason) == ("prompt", "unknown")
     assert _count(BarrierCommandRecord) == 1
@@ -79,4 +87,5 @@ def test_moved_out_residents_car_no_longer_opens(host):
     assert vehicles.handle_plate(_read("粤B12345")).reason == "resident"
     resident.moved_out_at = utcnow()
     db.session.commit()
+    _later()
     assert vehicles.handle_plate(_read("粤B12345")).reason == "unknown"
