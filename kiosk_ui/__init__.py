@@ -34,12 +34,16 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(kiosk_passes.bp)
     from kiosk_ui import kiosk_slips  # goods release slips at the gate: scan, check, release
     app.register_blueprint(kiosk_slips.bp)
+    from kiosk_ui import kiosk_vehicles  # car prompts at the gate: refuse, open by hand, salute
+    app.register_blueprint(kiosk_vehicles.bp)
     from kiosk_ui import desk_slips, portal_slips  # release slips: residents apply, the desk decides
     for module in (portal_slips, desk_slips):
         app.register_blueprint(module.bp)
     from kiosk_ui import portal_passes, share  # residents' visitor passes, the visitor's share page
     for module in (portal_passes, share):
         app.register_blueprint(module.bp)
+    from kiosk_ui import vehicle_lists  # blocklist and VIP plates: supervisors manage, desk reads
+    app.register_blueprint(vehicle_lists.bp)
 
     @app.get("/")
     @public

@@ -6,12 +6,10 @@ Slips are looked up through the estate (`slips.of_site`): another site's slip is
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -21,6 +19,7 @@ from gate.models import ReleaseSlip, Resident, Role, Unit
 from gate.models.types import utcnow
 from gate.services import ActionError, auth, sites, slips
 from gate.services.sites import current_site
+from kiosk_ui.csv_export import csv_response
 from kiosk_ui.forms import PlainForm
 from kiosk_ui.helpers import localtime, mask_phone
 from kiosk_ui.portal_slips import (
@@ -38,7 +37,6 @@ bp = Blueprint("desk_slips", __name__, url_prefix="/desk/slips")
 desk_staff = auth.roles_required(Role.SERVICE_DESK, Role.ADMIN)
 readers = auth.roles_required(Role.SERVICE_DESK, Role.ADMIN, Role.SUPERVISOR)
 WAITING = ("pending_consent", "pending")
-CSV_UNSAFE = ("=", "+", "-", "@", "\t", "\r")  # Excel would run these as formulas
 
 
 def _slip(slip_id: int) -> ReleaseSlip:
@@ -217,11 +215,6 @@ def printable(slip_id: int):
     return render_print(slip, url_for("desk_slips.show", slip_id=slip.id), "desk_slips.printable")
 
 
-def _cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(CSV_UNSAFE) else text
-
-
 @bp.get("/export.csv")
 @readers
 def export():
@@ -230,21 +223,16 @@ def export():
     if error:
         flash(error, "error")
         return redirect(url_for("desk_slips.listing"))
-    buffer = io.StringIO()
-    buffer.write("\ufeff")
-    writer = csv.writer(buffer)
-    writer.writerow([_("Serial"), _("Date"), _("Unit"), _("Status"), _("Reason"), _("Items"),
-                     _("Total items"), _("Carrier"), _("Carrier phone"), _("Plate"), _("Applied via"),
-                     _("Decided at"), _("Released at")])
+    header = [_("Serial"), _("Date"), _("Unit"), _("Status"), _("Reason"), _("Items"), _("Total items"),
+              _("Carrier"), _("Carrier phone"), _("Plate"), _("Applied via"), _("Decided at"),
+              _("Released at")]
     units = {u.id: u.code for u in db.session.scalars(select(Unit).where(Unit.site_id == current_site().id))}
+    rows = []
     for slip, status in _rows(args, EXPORT_LIMIT):
         lines = "; ".join(f"{i.description} ×{i.count}" for i in slip.items)
-        writer.writerow([_cell(v) for v in (
+        rows.append((
             slip.serial or "", slip.on_date.isoformat(), units.get(slip.unit_id, ""), status_label(status),
             reason_label(slip.reason), lines, sum(i.count for i in slip.items), slip.carrier_name,
             mask_phone(slip.carrier_phone), slip.plate or "", slip.applied_via,
-            localtime(slip.decided_at, "%Y-%m-%d %H:%M"), localtime(slip.released_at, "%Y-%m-%d %H:%M"))])
-    name = f"release-slips-{utcnow():%Y%m%d}.csv"
-    return Response(buffer.getvalue().encode("utf-8"), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"',
-                             "Cache-Control": "no-store"})
+            localtime(slip.decided_at, "%Y-%m-%d %H:%M"), localtime(slip.released_at, "%Y-%m-%d %H:%M")))
+    return csv_response(header, rows, f"release-slips-{utcnow():%Y%m%d}.csv")

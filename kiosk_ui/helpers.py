@@ -56,6 +56,7 @@ KINDS = {
     "barrier.command": _l("Barrier ordered"),
     "barrier.outcome": _l("Barrier answered"),
     "vehicle.read": _l("Plate read"),
+    "vehicle.prompt_handled": _l("Car prompt answered"),
     "device.online": _l("Device online"),
     "device.offline": _l("Device offline"),
     "site.topology": _l("Site layout loaded"),
@@ -88,6 +89,7 @@ KINDS = {
     "unit.fees_flag": _l("Unit fees flag changed"),
     "vehicle_list.added": _l("Plate added to a vehicle list"),
     "vehicle_list.removed": _l("Plate removed from a vehicle list"),
+    "vehicle_list.imported": _l("Plates imported into the vehicle lists"),
 }
 
 

@@ -68,6 +68,9 @@ SCRIPTS = {
                         "the Owner Service Centre."),
     "slip_partial": _l("Sorry, a release slip lets its goods out together, once; please bring all of "
                        "them, then show the slip again."),
+    # SPEC §2.4 a car the gate does not know: polite, and what the driver does next
+    "vehicle_refuse": _l("Sorry, this car cannot enter without a registration; please park outside and "
+                         "register at the gate."),
 }
 
 

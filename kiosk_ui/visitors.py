@@ -134,6 +134,9 @@ def new():
     values = {key: request.form.get(key, "") for key in FIELDS}
     values["id_type"] = values["id_type"] if values["id_type"] in ID_KINDS else "resident_id"
     if request.method == "GET":
+        # A car prompt at the barrier starts this flow with its plate (never other fields:
+        # nothing personal travels in a URL).
+        values["plate"] = request.args.get("plate", "")[:12]
         return _render_new("unit", values)
     if not PlainForm().validate():
         abort(400)

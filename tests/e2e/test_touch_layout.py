@@ -15,7 +15,7 @@ MIN_TARGET_PX = 44
 TARGETS = ":is(a, button, input):is(.btn, .tile, .key)"
 JOURNAL_KINDS = ("phone_call", "inspection", "complaint", "patrol", "note")
 PAGES = ["login", "start", "home", *(f"journal-{kind}" for kind in JOURNAL_KINDS), "handover", "passes",
-         "slips"]
+         "slips", "vehicles"]
 
 
 def open_kiosk_page(page: Page, base_url: str, name: str) -> None:
@@ -39,6 +39,8 @@ def open_kiosk_page(page: Page, base_url: str, name: str) -> None:
         page.get_by_test_id("tile-passes").tap()
         expect(page).to_have_url(re.compile(r"/kiosk/passes/$"))
         page.get_by_test_id("code-keys").locator("summary").tap()  # the letter keys count too
+    elif name == "vehicles":
+        page.goto(f"{base_url}/kiosk/vehicles/")
     elif name == "slips":
         page.get_by_test_id("tile-slips").tap()
         expect(page).to_have_url(re.compile(r"/kiosk/slips/$"))

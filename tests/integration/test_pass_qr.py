@@ -34,7 +34,8 @@ def _decode_both(png: bytes) -> tuple[str, list[str]]:
     """The text OpenCV reads from the PNG, and what zxing-cpp reads."""
     image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE)
     assert image is not None, "not a PNG OpenCV can load"
-    text, _points, _straight = cv2.QRCodeDetector().detectAndDecode(image)
+    # The ArUco-based detector: the classic one misses about 2 % of clean version-4 codes.
+    text, _points, _straight = cv2.QRCodeDetectorAruco().detectAndDecode(image)
     return text, [result.text for result in zxingcpp.read_barcodes(image)]
 
 
