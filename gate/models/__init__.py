@@ -13,6 +13,7 @@ from gate.models.estate import (
     Vehicle,
     VehicleListEntry,
 )
+from gate.models.parking import ParkingSession, Violation, ViolationPhoto, ViolationType
 from gate.models.passes import ActivationCode, PassUse, PortalNotice, VisitorPass
 from gate.models.shiftbook import Checkpoint, ShiftBookEntry, ShiftBookHead
 from gate.models.shifts import FollowUp, JournalRecord, PostOrder, PostOrderAck, Shift
@@ -21,6 +22,10 @@ from gate.models.users import ROLES, Role, User
 from gate.models.visits import Approval, Incident, Visit, Visitor, WatchlistEntry
 
 __all__ = [
+    "ParkingSession",
+    "Violation",
+    "ViolationPhoto",
+    "ViolationType",
     "VehicleListEntry",
     "ReleaseSlip",
     "ReleaseSlipItem",

@@ -148,6 +148,12 @@ class Vehicle(db.Model):
     valid_from: Mapped[datetime | None] = mapped_column(UTCDateTime())
     valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Who registered or last changed the car at the service desk, and why (issue: vehicle lists).
+    color: Mapped[str | None] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(String(200))
+    added_by: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    changed_by: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     resident: Mapped[Resident] = relationship(back_populates="vehicles")
 
     @validates("plate")
