@@ -59,6 +59,8 @@ SETTINGS: dict[str, tuple[Any, Any]] = {
     "GATE_PLATE_MIN_CONFIDENCE": (0.8, float),
     # Reads of the same plate on the same camera within this many seconds are one arrival.
     "GATE_PLATE_DEBOUNCE_SECONDS": (15, _int),
+    # A read older than this (late delivery, a camera replaying its queue) opens nothing.
+    "GATE_PLATE_MAX_AGE_SECONDS": (120, _int),
     "GATE_COMMAND_TTL_SECONDS": (5.0, float),
     "GATE_TIMEZONE": ("Asia/Shanghai", _str),
     "GATE_HOST": ("127.0.0.1", _str),
@@ -69,6 +71,7 @@ SETTINGS: dict[str, tuple[Any, Any]] = {
     "GATE_RETENTION_JOURNAL_DAYS": (365, _int),  # what guards wrote
     "GATE_RETENTION_WATCHLIST_EXPIRED_DAYS": (90, _int),  # after removal or expiry
     "GATE_RETENTION_SLIPS_DAYS": (365, _int),  # release slips' carrier details
+    "GATE_RETENTION_VIOLATION_PHOTOS_DAYS": (180, _int),  # photos of vehicle violations
     "GATE_VISIT_AUTO_CHECKOUT_HOURS": (24, _int),
     # Visitor passes (SPEC §2.2): the key signs pass tokens and nothing else.
     "GATE_PASS_KEY": (None, _str),
@@ -81,7 +84,7 @@ SETTINGS: dict[str, tuple[Any, Any]] = {
 }
 RETENTION_SETTINGS = ("GATE_RETENTION_VISITS_DAYS", "GATE_RETENTION_DEVICE_EVENTS_DAYS",
                       "GATE_RETENTION_JOURNAL_DAYS", "GATE_RETENTION_WATCHLIST_EXPIRED_DAYS",
-                      "GATE_RETENTION_SLIPS_DAYS",
+                      "GATE_RETENTION_SLIPS_DAYS", "GATE_RETENTION_VIOLATION_PHOTOS_DAYS",
                       "GATE_VISIT_AUTO_CHECKOUT_HOURS")
 
 
@@ -110,8 +113,9 @@ def _validate(values: dict[str, Any]) -> None:
     if values["GATE_MQTT_PROTOCOL"] not in ("5", "3.1.1"):
         raise ConfigError("GATE_MQTT_PROTOCOL must be 5 or 3.1.1")
     for key in ("GATE_HOUSEKEEPING_MINUTES", "GATE_KIOSK_IDLE_MINUTES", "GATE_LOGIN_MAX_FAILURES",
-                "GATE_LOGIN_LOCK_MINUTES", "GATE_PLATE_DEBOUNCE_SECONDS", "GATE_PASS_MAX_DAYS",
-                "GATE_PASS_MAX_ACTIVE", "GATE_ACTIVATION_CODE_HOURS", *RETENTION_SETTINGS):
+                "GATE_LOGIN_LOCK_MINUTES", "GATE_PLATE_DEBOUNCE_SECONDS", "GATE_PLATE_MAX_AGE_SECONDS",
+                "GATE_PASS_MAX_DAYS", "GATE_PASS_MAX_ACTIVE", "GATE_ACTIVATION_CODE_HOURS",
+                *RETENTION_SETTINGS):
         if values[key] <= 0:
             raise ConfigError(f"{key} must be a positive whole number, got {values[key]!r}")
     try:

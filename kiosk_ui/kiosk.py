@@ -8,7 +8,7 @@ from flask_login import current_user, logout_user
 
 from gate.extensions import db
 from gate.models import Post, Role
-from gate.services import ActionError, auth, journal, open_items, shifts
+from gate.services import ActionError, auth, journal, open_items, parking, shifts
 from gate.services.sites import current_site, posts
 from kiosk_ui.forms import JournalForm, PlainForm
 
@@ -35,7 +35,8 @@ def home():
                            items=open_items.collect(post),
                            follow_ups=journal.open_follow_ups(post.site_id, post.id),
                            records=journal.recent(current_user.site_id, shift.id, 8),
-                           labels=journal.LABELS, form=PlainForm())
+                           labels=journal.LABELS, form=PlainForm(),
+                           cars_inside=len(parking.on_site(post.site_id)))
 
 
 @bp.route("/shift/start", methods=["GET", "POST"])

@@ -163,3 +163,48 @@ def open_by_hand(event_id: int):
                                                         Device.code == command.device)).first()
     flash(f"{name or command.device}: {message}", category)
     return redirect(url_for("kiosk_vehicles.screen"))
+
+
+SESSION_KINDS = {
+    "resident": _l("Resident"), "visitor_pass": _l("Visitor (pass)"), "visitor": _l("Visitor"),
+    "vip": _l("Leadership"), "manual": _l("Opened by hand"), "unknown": _l("Unknown"),
+}
+
+
+@bp.get("/onsite")
+@guard_only
+def onsite():
+    """Cars on the estate now, overstaying visitor cars first and marked."""
+    from gate.models import Unit
+    from gate.services import parking
+
+    if shift_or_none() is None:
+        return redirect(url_for("kiosk.start"))
+    site = current_site()
+    cars = parking.on_site(site.id)
+    now = utcnow()
+    cars.sort(key=lambda c: (not parking.is_overstay(c, now), c.entered_at))
+    units = dict(db.session.execute(select(Unit.id, Unit.code).where(
+        Unit.id.in_({c.unit_id for c in cars if c.unit_id}))).all())
+    return render_template("kiosk/vehicles_onsite.html", cars=cars, units=units, kinds=SESSION_KINDS,
+                           overstay={c.id for c in cars if parking.is_overstay(c, now)},
+                           form=PlainForm())
+
+
+@bp.post("/onsite/<int:session_id>/left")
+@guard_only
+def mark_left(session_id: int):
+    """The guard records that a car has gone although no camera saw it leave."""
+    from gate.services import parking
+
+    shift = _answer()
+    if shift is None:
+        return redirect(url_for("kiosk.start"))
+    try:
+        car = parking.mark_left(session_id, current_site().id, current_user, shift_id=shift.id)
+    except ActionError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+    else:
+        flash(_("%(plate)s is recorded as gone.", plate=car.plate), "success")
+    return redirect(url_for("kiosk_vehicles.onsite"))

@@ -18,11 +18,13 @@ from gate.domain.events import BarrierCommand
 from gate.extensions import db
 from gate.models import Device, DeviceEvent, Lane, ShiftBookEntry, Site, User
 from gate.models.types import utcnow
-from gate.services import ActionError, barriers, shiftbook, transaction, vehicles
+from gate.services import ActionError, barriers, parking, shiftbook, transaction, vehicles
 
 KIND = "vehicle.prompt_handled"
 PROMPT_FOR = timedelta(minutes=2)  # a prompt older than this is gone from the kiosk
 RECENT_HANDLED = 200  # handled entries looked at; far more than two minutes of prompts
+# A host may take a while to answer; the car waits at the barrier meanwhile.
+REGISTER_WITHIN = timedelta(minutes=30)
 
 
 def handled_ids(site: str, before_seq: int | None = None) -> set[int]:
@@ -108,4 +110,35 @@ def order_open(site: Site, event_id: int, reason: str, guard: User, shift_id: in
                                         actor_id=guard.id, shift_id=shift_id)
         _claim(site, event, {"action": "opened", "command_id": command.id, "reason": reason},
                guard, shift_id, _gate_id(_camera(site, event)))
+        _session_by_hand(site, event)
     return command
+
+
+def _session_by_hand(site: Site, event: DeviceEvent) -> None:
+    """A car let through by hand enters (or leaves) the parking sessions like any other."""
+    summary = event.summary or {}
+    plate = summary.get("plate")
+    if not plate:
+        return
+    if summary.get("direction") == "out":
+        parking.leave(site.id, plate, utcnow(), kind="manual", event_id=event.id, closed_by="manual")
+    else:
+        parking.enter(site.id, plate, "manual", utcnow(), event_id=event.id)
+
+
+def registering_lane(site: Site, plate: str, within: timedelta = REGISTER_WITHIN) -> Device | None:
+    """The barrier of the lane where this car was last prompted on its way in, if recently.
+
+    A guard answers an unknown car by registering its driver as a visitor; when the host
+    confirms, the barrier to open is the car's, not the pedestrian turnstile.
+    """
+    rows = db.session.scalars(select(DeviceEvent).where(
+        DeviceEvent.site == site.code, DeviceEvent.kind == "plate",
+        DeviceEvent.received_at >= utcnow() - within)
+        .order_by(DeviceEvent.received_at.desc(), DeviceEvent.id.desc()).limit(200))
+    for event in rows:
+        summary = event.summary or {}
+        if (summary.get("plate") == plate and summary.get("direction") == "in"
+                and summary.get("decision") == "prompt"):
+            return lane_barrier(site, event)
+    return None

@@ -6,13 +6,16 @@ way in and takes one use of the pass; a leadership/VIP car opens it (the kiosk p
 salute). Anything else, and any read below the confidence threshold, prompts the guard.
 Reads of the same plate on the same camera within GATE_PLATE_DEBOUNCE_SECONDS (by the
 server's clock: camera clocks drift) are one arrival: later ones are recorded as repeats and
-decide nothing. Parking sessions follow in the vehicles work.
+decide nothing. On the way out, a car with an open parking session (gate/services/parking.py)
+may always leave; one never seen coming in prompts the guard. Reads stamped in the future (camera
+clock ahead) take the server's time; reads older than GATE_PLATE_MAX_AGE_SECONDS open nothing.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import and_, or_, select
@@ -22,9 +25,21 @@ from gate.domain.plates import normalize_plate
 from gate.extensions import db
 from gate.models import Device, DeviceEvent, Lane, Resident, Site, Vehicle
 from gate.models.types import utcnow
-from gate.services import barriers, device_events, pass_gate, shiftbook, transaction, vehicle_lists
+from gate.services import (
+    barriers,
+    device_events,
+    parking,
+    pass_gate,
+    shiftbook,
+    transaction,
+    vehicle_lists,
+)
 
 MIN_CONFIDENCE = 0.8  # below this a guard looks at the car; OCR confuses 8/B, 0/D at night
+CLOCK_SKEW = timedelta(seconds=10)  # camera clocks ahead by more than this are not trusted
+log = logging.getLogger(__name__)
+# Reads that decided nothing: they never make a later read of the same car a repeat.
+IGNORED = ("low_confidence", "repeat", "stale", "out_of_order")
 
 
 @dataclass(frozen=True)
@@ -32,8 +47,8 @@ class PlateDecision:
     """What the gate did with one read, and the command to send if it opens."""
 
     action: str  # open | prompt | ignore
-    # open: resident | visitor_pass | vip; prompt: blocked | unknown | unreadable |
-    # low_confidence | no_barrier | pass_used_up; ignore: repeat
+    # open: resident | visitor_pass | vip | exit; prompt: blocked | unknown | unreadable |
+    # low_confidence | no_barrier | pass_used_up | no_entry; ignore: repeat | stale | out_of_order
     reason: str
     plate: str | None
     command: BarrierCommand | None = None
@@ -57,7 +72,7 @@ def _seen_just_now(read: PlateRead, plate: str) -> bool:
         DeviceEvent.site == read.site, DeviceEvent.device == read.device, DeviceEvent.kind == "plate",
         DeviceEvent.received_at > utcnow() - window).order_by(DeviceEvent.id.desc()).limit(50))
     return any((e.summary or {}).get("plate") == plate
-               and (e.summary or {}).get("reason") not in ("low_confidence", "repeat") for e in recent)
+               and (e.summary or {}).get("reason") not in IGNORED for e in recent)
 
 
 def lane_barrier(camera: Device) -> Device | None:
@@ -66,6 +81,77 @@ def lane_barrier(camera: Device) -> Device | None:
         return None
     return db.session.scalars(select(Device).where(Device.lane_id == camera.lane_id,
                                                    Device.kind == "barrier")).first()
+
+
+def _read_time(read: PlateRead, now: datetime) -> tuple[datetime, bool]:
+    """The time to record for a read, and whether it is too old to act on.
+
+    A camera clock ahead of ours would make a pass look valid early and sessions end before
+    they began: such times are replaced by the server's. A read older than
+    GATE_PLATE_MAX_AGE_SECONDS (MQTT delivered it late, or the camera replays its queue) opens
+    nothing: the car has long gone one way or the other.
+    """
+    if read.at > now + CLOCK_SKEW:
+        log.warning("camera %s/%s clock is %.0f s ahead; the read is taken at the server's time",
+                    read.site, read.device, (read.at - now).total_seconds())
+        return now, False
+    max_age = timedelta(seconds=current_app.config.get("GATE_PLATE_MAX_AGE_SECONDS", 120))
+    if read.at < now - max_age:
+        log.warning("plate read %s from %s/%s is %.0f s old: recorded, nothing opened",
+                    read.event_id[:64], read.site, read.device, (now - read.at).total_seconds())
+        return read.at, True
+    return read.at, False
+
+
+def _decide(site: Site, read: PlateRead, plate: str | None, at: datetime, stale: bool):
+    """The decision for a read, and the resident car or visitor pass it rests on."""
+    found = None
+    if plate is None:
+        return PlateDecision("prompt", "unreadable", None), None
+    if read.confidence < current_app.config.get("GATE_PLATE_MIN_CONFIDENCE", MIN_CONFIDENCE):
+        return PlateDecision("prompt", "low_confidence", plate), None
+    if read.direction == "in" and parking.exit_only_before(site.id, plate, at) is not None:
+        return PlateDecision("ignore", "out_of_order", plate), None
+    if stale:
+        return PlateDecision("ignore", "stale", plate), None
+    if _seen_just_now(read, plate):
+        return PlateDecision("ignore", "repeat", plate), None
+    if vehicle_lists.match(site.id, "blocklist", plate, at) is not None:
+        return PlateDecision("prompt", "blocked", plate), None
+    if (found := _resident_vehicle(site.id, plate, at)) is not None:
+        return PlateDecision("open", "resident", plate), found
+    if read.direction == "in" and (found := pass_gate.vehicle_pass(site.id, plate, at)):
+        return PlateDecision("open", "visitor_pass", plate), found
+    if read.direction == "out" and parking.open_session(site.id, plate) is not None:
+        return PlateDecision("open", "exit", plate), None  # a car we let in may always leave
+    if vehicle_lists.match(site.id, "vip", plate, at) is not None:
+        return PlateDecision("open", "vip", plate), None
+    if read.direction == "out":
+        return PlateDecision("prompt", "no_entry", plate), None  # leaving, but never seen coming in
+    return PlateDecision("prompt", "unknown", plate), None
+
+
+def _sessions(site: Site, read: PlateRead, decision: PlateDecision, at: datetime, event_id: int,
+              found, visit) -> int | None:
+    """Keep parking sessions in step with a read (inside the decision's transaction)."""
+    plate = decision.plate
+    if plate is None:
+        return None
+    if decision.reason == "out_of_order":
+        return parking.enter(site.id, plate, "unknown", at, event_id=event_id).id
+    if read.direction == "out" and (decision.action == "open" or decision.reason == "stale"):
+        kind = decision.reason if decision.reason in ("resident", "vip") else "unknown"
+        return parking.leave(site.id, plate, at, kind=kind, event_id=event_id).id
+    if read.direction != "in" or decision.action != "open":
+        return None
+    if decision.reason == "resident":
+        return parking.enter(site.id, plate, "resident", at, event_id=event_id,
+                             unit_id=found.resident.unit_id).id
+    if decision.reason == "visitor_pass":
+        return parking.enter(site.id, plate, "visitor_pass", at, event_id=event_id, pass_id=found.id,
+                             visit_id=visit.id if visit else None, unit_id=found.unit_id,
+                             expected_until=found.valid_until).id
+    return parking.enter(site.id, plate, decision.reason, at, event_id=event_id).id
 
 
 def handle_plate(read: PlateRead) -> PlateDecision | None:
@@ -79,25 +165,10 @@ def handle_plate(read: PlateRead) -> PlateDecision | None:
         plate = normalize_plate(read.plate)
     except ValueError:
         plate = None
+    at, stale = _read_time(read, utcnow())
     barrier = lane_barrier(camera)
     lane = db.session.get(Lane, camera.lane_id) if camera.lane_id else None
-    visitor_pass = None
-    if plate is None:
-        decision = PlateDecision("prompt", "unreadable", None)
-    elif read.confidence < current_app.config.get("GATE_PLATE_MIN_CONFIDENCE", MIN_CONFIDENCE):
-        decision = PlateDecision("prompt", "low_confidence", plate)
-    elif _seen_just_now(read, plate):
-        decision = PlateDecision("ignore", "repeat", plate)
-    elif vehicle_lists.match(site.id, "blocklist", plate, read.at) is not None:
-        decision = PlateDecision("prompt", "blocked", plate)
-    elif _resident_vehicle(site.id, plate, read.at) is not None:
-        decision = PlateDecision("open", "resident", plate)
-    elif read.direction == "in" and (visitor_pass := pass_gate.vehicle_pass(site.id, plate, read.at)):
-        decision = PlateDecision("open", "visitor_pass", plate)
-    elif vehicle_lists.match(site.id, "vip", plate, read.at) is not None:
-        decision = PlateDecision("open", "vip", plate)
-    else:
-        decision = PlateDecision("prompt", "unknown", plate)
+    decision, found = _decide(site, read, plate, at, stale)
     if decision.action == "open" and barrier is None:
         decision = PlateDecision("prompt", "no_barrier", plate)
     with transaction():
@@ -106,21 +177,26 @@ def handle_plate(read: PlateRead) -> PlateDecision | None:
             "direction": read.direction, "decision": decision.action, "reason": decision.reason})
         if event is None:
             return None
-        if decision.action == "ignore":
+        if decision.reason == "repeat":
             return decision  # recorded as a device event; the arrival was decided already
-        if decision.reason == "visitor_pass" and pass_gate.admit_vehicle(
-                visitor_pass, device=read.device, at=read.at) is None:
-            decision = PlateDecision("prompt", "pass_used_up", plate)  # another read took the last use
-            event.summary = dict(event.summary, decision="prompt", reason=decision.reason)
+        visit = None
+        if decision.reason == "visitor_pass":
+            visit = pass_gate.admit_vehicle(found, device=read.device, at=at)
+            if visit is None:  # another read took the last use
+                decision = PlateDecision("prompt", "pass_used_up", plate)
+                event.summary = dict(event.summary, decision="prompt", reason=decision.reason)
+        session_id = _sessions(site, read, decision, at, event.id, found, visit)
+        if session_id is not None:
+            event.summary = dict(event.summary, session_id=session_id)
         command = None
         if decision.action == "open":
             why = {"resident": "resident vehicle", "visitor_pass": "visitor pass",
-                   "vip": "leadership vehicle"}[decision.reason]
+                   "vip": "leadership vehicle", "exit": "car leaving"}[decision.reason]
             command = barriers.order_within(barrier, "open", f"{why} ({read.direction})",
                                             source="plate", gate_id=lane.gate_id if lane else None)
             event.summary = dict(event.summary, command_id=command.id)
         shiftbook.append("vehicle.read", {
             "device_event_id": event.id, "device": read.device, "direction": read.direction,
-            "decision": decision.action, "reason": decision.reason},
+            "decision": decision.action, "reason": decision.reason, "session_id": session_id},
             gate_id=lane.gate_id if lane else None)
     return PlateDecision(decision.action, decision.reason, plate, command)

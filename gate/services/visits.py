@@ -16,7 +16,7 @@ from gate.domain.plates import normalize_plate
 from gate.extensions import db
 from gate.models import Approval, Device, Incident, Lane, Resident, Shift, Unit, User, Visit
 from gate.models.types import utcnow
-from gate.services import ActionError, barriers, shiftbook, sites, transaction, visitors
+from gate.services import ActionError, barriers, parking, passes, shiftbook, sites, transaction, visitors
 from gate.services.visitors import Identity
 
 APPROVAL_MINUTES = 5  # 时效制: the supervisor's promised answer time for a forgotten ID
@@ -111,15 +111,33 @@ def admit(visit: Visit, guard: User, port: barriers.BarrierPort | None) -> str |
     _require(visit, "waiting_host", "waiting_supervisor")
     if visit.state == "waiting_supervisor":
         raise ActionError("not_approved", _("Wait for the supervisor's answer."))
+    car_barrier = _car_lane(visit)
     with transaction():
         visit.state, visit.admitted_at = "admitted", utcnow()
         visit.slip_token = secrets.token_urlsafe(24)
-        _entry("visit.admitted", visit, guard)
-    barrier = pedestrian_barrier(visit.site_id)
+        session_id = None
+        if car_barrier is not None:
+            session_id = parking.enter(visit.site_id, visit.plate, "visitor", visit.admitted_at,
+                                       visit_id=visit.id, unit_id=visit.unit_id,
+                                       expected_until=parking.end_of_local_day(
+                                           visit.admitted_at, passes.site_zone())).id
+        _entry("visit.admitted", visit, guard, **({"session_id": session_id} if session_id else {}))
+    barrier = car_barrier or pedestrian_barrier(visit.site_id)
     if barrier is None or port is None:
         return None
     return barriers.operate(barrier, "open", "visitor confirmed by the host", port, source="kiosk",
                             actor_id=guard.id, shift_id=visit.shift_id)
+
+
+def _car_lane(visit: Visit) -> Device | None:
+    """The barrier where the visitor's car was prompted on its way in, if it was."""
+    from gate.models import Site
+    from gate.services import vehicle_prompts
+
+    if not visit.plate:
+        return None
+    site = db.session.get(Site, visit.site_id)
+    return vehicle_prompts.registering_lane(site, visit.plate)
 
 
 def pedestrian_barrier(site_id: int) -> Device | None:
