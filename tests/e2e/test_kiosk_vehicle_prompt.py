@@ -98,3 +98,33 @@ def test_vip_salute_banner_goes_by_itself(page: Page, app, live_server: str, scr
     wait_for(lambda: barrier.state == "open", what="the car-in barrier to open")
     page.screenshot(path=str(screens_dir / "vehicles-03-salute.png"), full_page=True)
     expect(salute).to_have_count(0, timeout=12_000)
+
+
+def test_unknown_car_admitted_as_visitor_opens_its_lane(page: Page, live_server: str, screens_dir: Path,
+                                                         lane, bridge):
+    """Protects the "admit as visitor" answer to a car prompt: the plate published to the broker
+    shows as a prompt; the guard registers the driver (plate carried over), the host confirms by
+    phone, and admitting opens the car's own entry barrier, not the turnstile."""
+    barrier, camera = lane
+    quick_login(page, live_server, *GUARD)
+    start_shift(page)
+    camera.publish_plate(PLATE, direction="in", confidence=0.96)
+    card = page.get_by_test_id("vehicle-prompt")
+    expect(card).to_be_visible(timeout=5_000)
+    card.get_by_test_id("prompt-register").tap()
+
+    page.get_by_test_id("unit").fill("1-1-101")
+    page.get_by_test_id("next").tap()
+    expect(page.get_by_test_id("plate")).to_have_value(PLATE)
+    page.get_by_test_id("id_number").fill("11010519491231002x")
+    page.get_by_test_id("name").fill("王五")
+    page.get_by_test_id("start").tap()
+    expect(page).to_have_url(re.compile(r"/kiosk/visitors/\d+$"))
+    page.get_by_test_id("host-approved").tap()
+    page.get_by_test_id("admit").tap()
+    expect(page.locator(".flash.success")).to_be_visible()
+    wait_for(lambda: barrier.state == "open", what="the car-in barrier to open")
+    page.screenshot(path=str(screens_dir / "vehicles-03-admitted-visitor.png"), full_page=True)
+
+    page.goto(f"{live_server}/kiosk/vehicles/onsite")
+    expect(page.locator(f'[data-testid="car-row"][data-plate="{PLATE}"]')).to_be_visible()
