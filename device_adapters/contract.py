@@ -96,7 +96,7 @@ def parse_plate(site: str, device: str, payload: bytes) -> PlateRead:
     if direction not in ("in", "out"):
         raise ValueError(f"payload.direction must be 'in' or 'out', got {direction!r}")
     return PlateRead(site=site, device=device, event_id=_text(obj, "event_id", limit=64),
-                     plate=_text(obj, "plate", limit=20), confidence=float(confidence),
+                     plate=_text(obj, "plate", limit=40), confidence=float(confidence),
                      direction=direction, at=_time(obj, "at"),
                      color=_text(obj, "color", limit=20, optional=True),
                      snapshot_url=_text(obj, "snapshot_url", limit=1000, optional=True))
