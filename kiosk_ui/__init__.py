@@ -44,6 +44,11 @@ def register_blueprints(app: Flask) -> None:
         app.register_blueprint(module.bp)
     from kiosk_ui import vehicle_lists  # blocklist and VIP plates: supervisors manage, desk reads
     app.register_blueprint(vehicle_lists.bp)
+    from kiosk_ui import console_violations, kiosk_violations  # car park violations (seed §十二)
+    for module in (kiosk_violations, console_violations):
+        app.register_blueprint(module.bp)
+    from kiosk_ui import desk_vehicles  # residents' cars: the desk adds, changes, ends, imports
+    app.register_blueprint(desk_vehicles.bp)
 
     @app.get("/")
     @public

@@ -24,6 +24,14 @@ class PlainForm(FlaskForm):
     """A form that carries only the CSRF token (buttons, checklists read from request.form)."""
 
 
+def require_token() -> None:
+    """Abort with 400 unless the posted form carries a valid CSRF token."""
+    from flask import abort
+
+    if not PlainForm().validate():
+        abort(400)
+
+
 class JournalForm(FlaskForm):
     """Any guard-written entry; which fields matter depends on the kind."""
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app
@@ -90,6 +90,16 @@ KINDS = {
     "vehicle_list.added": _l("Plate added to a vehicle list"),
     "vehicle_list.removed": _l("Plate removed from a vehicle list"),
     "vehicle_list.imported": _l("Plates imported into the vehicle lists"),
+    "resident_vehicle.added": _l("Resident's car registered"),
+    "resident_vehicle.changed": _l("Resident's car changed"),
+    "resident_vehicle.ended": _l("Resident's car registration ended"),
+    "resident_vehicle.imported": _l("Residents' cars imported"),
+    "parking.marked_left": _l("Car recorded as gone by the guard"),
+    "violation.recorded": _l("Vehicle violation recorded"),
+    "violation.photo_added": _l("Violation photo added"),
+    "violation.reviewed": _l("Vehicle violation reviewed"),
+    "violation_type.added": _l("Violation type added"),
+    "violation_type.retired": _l("Violation type retired"),
 }
 
 
@@ -110,6 +120,33 @@ def fault_text(code: str) -> str:
 def kind_label(kind: str) -> str:
     """A shift-book entry type in words (the code itself when unknown)."""
     return str(KINDS.get(kind, kind))
+
+
+def typed_day(text: str, *, end: bool) -> datetime | None:
+    """A date typed as YYYY-MM-DD, in site time: its first moment, or for an end the first moment
+    after it (so "until 2030-12-31" holds all that day); None when empty."""
+    from gate.services import ActionError
+
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise ActionError("bad_date", _l("Write dates as year-month-day, e.g. 2030-12-31, or leave "
+                                         "them empty.")) from None
+    zone = ZoneInfo(current_app.config["GATE_TIMEZONE"])
+    return datetime.combine(day + timedelta(days=1) if end else day, time.min, tzinfo=zone)
+
+
+def first_day(moment: datetime | None) -> str:
+    """The site-time date of a validity start, as typed into a form ("" for none)."""
+    return localtime(moment, "%Y-%m-%d") if moment else ""
+
+
+def last_day(moment: datetime | None) -> str:
+    """The last date a validity ending at `moment` still holds (the inverse of typed_day end=True)."""
+    return localtime(moment - timedelta(microseconds=1), "%Y-%m-%d") if moment else ""
 
 
 def localtime(moment: datetime | None, fmt: str = "%m-%d %H:%M") -> str:

@@ -24,7 +24,7 @@ from gate.models import ReleaseSlip, Role
 from gate.models.types import utcnow
 from gate.services import ActionError, auth, slip_gate, slips
 from gate.services.sites import current_site
-from kiosk_ui.forms import PlainForm
+from kiosk_ui.forms import PlainForm, require_token
 from kiosk_ui.visitors import ID_KINDS, shift_or_none
 
 bp = Blueprint("kiosk_slips", __name__, url_prefix="/kiosk/slips")
@@ -148,11 +148,6 @@ def _checking(slip_id: int) -> ReleaseSlip:
         abort(404)
 
 
-def _form_ok() -> None:
-    if not PlainForm().validate():
-        abort(400)
-
-
 @bp.get("/")
 @guard_only
 def screen():
@@ -171,7 +166,7 @@ def scan():
     shift = shift_or_none()
     if shift is None:
         return redirect(url_for("kiosk.start"))
-    _form_ok()
+    require_token()
     text = request.form.get("text", "")[:MAX_TEXT]
     if not text.strip():
         flash(_("Scan the release slip, or type its serial number (FX-2026-000123)."), "error")
@@ -194,7 +189,7 @@ def no_slip():
     shift = shift_or_none()
     if shift is None:
         return redirect(url_for("kiosk.start"))
-    _form_ok()
+    require_token()
     slip_gate.refuse_at_gate(current_user, shift, None, "no_slip")
     _remember("rejected", "no_slip", None)
     return redirect(url_for("kiosk_slips.screen"))
@@ -227,7 +222,7 @@ def release(slip_id: int):
     if shift is None:
         return redirect(url_for("kiosk.start"))
     slip = _checking(slip_id)
-    _form_ok()
+    require_token()
     checked = _ticked()
     id_type = request.form.get("id_type", "")
     try:
@@ -251,7 +246,7 @@ def refuse(slip_id: int):
     if shift is None:
         return redirect(url_for("kiosk.start"))
     slip = _checking(slip_id)
-    _form_ok()
+    require_token()
     reason = request.form.get("reason", "")
     if reason not in ("mismatch", "partial"):
         abort(400)

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from gate.extensions import db
 from gate.models import Device, DeviceEvent, Role, Site
 from gate.models.types import utcnow
-from gate.services import ActionError, auth, barriers, vehicle_prompts
+from gate.services import ActionError, auth, barriers, vehicle_prompts, violations
 from gate.services.sites import current_site
 from kiosk_ui.forms import PlainForm
 from kiosk_ui.gates import OUTCOME_MESSAGES, REASONS
@@ -53,6 +53,7 @@ def prompts(site: Site) -> list[dict[str, Any]]:
         DeviceEvent.received_at >= now - vehicle_prompts.PROMPT_FOR)
         .order_by(DeviceEvent.received_at.desc(), DeviceEvent.id.desc()).limit(100)).all()
     handled = vehicle_prompts.handled_ids(site.code)
+    offences: dict[str, int] = {}  # plate → violations in the last 90 days (seed §十二: repeat offenders)
     names = dict(db.session.execute(select(Device.code, Device.name).where(Device.site_id == site.id)).all())
     items = []
     for event in rows:
@@ -63,6 +64,9 @@ def prompts(site: Site) -> list[dict[str, Any]]:
         if not salute and (summary.get("decision") != "prompt" or event.id in handled):
             continue
         reason = "vip" if salute else summary.get("reason") or "unknown"
+        plate = summary.get("plate")
+        if plate and not salute and plate not in offences:
+            offences[plate] = violations.repeat_count(site.id, plate, now)
         items.append({
             "id": event.id, "plate": summary.get("plate") or summary.get("raw") or "",
             "camera": event.device, "camera_name": names.get(event.device, event.device),
@@ -71,7 +75,7 @@ def prompts(site: Site) -> list[dict[str, Any]]:
             "reason": reason, "reason_text": str(REASON_TEXT.get(reason, reason)),
             "salute": salute, "age": round((now - event.received_at).total_seconds(), 1),
             "time": localtime(event.received_at, "%H:%M:%S"),
-            "snapshot_url": summary.get("snapshot_url")})
+            "snapshot_url": summary.get("snapshot_url"), "violations": offences.get(plate or "", 0)})
     return items
 
 

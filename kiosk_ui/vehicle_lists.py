@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import timedelta
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -25,7 +24,7 @@ from gate.services import ActionError, auth, vehicle_lists
 from gate.services.sites import current_site
 from kiosk_ui.csv_export import csv_response, uncell
 from kiosk_ui.forms import PlainForm
-from kiosk_ui.helpers import localtime
+from kiosk_ui.helpers import first_day, last_day, localtime, typed_day
 
 bp = Blueprint("vehicle_lists", __name__, url_prefix="/console/vehicles")
 managers = auth.roles_required(Role.SUPERVISOR, Role.ADMIN)
@@ -48,30 +47,16 @@ def _which(source) -> str:
     return which if which in VEHICLE_LISTS else "blocklist"
 
 
-def _zone() -> ZoneInfo:
-    return ZoneInfo(current_app.config["GATE_TIMEZONE"])
 
-
-def _day(text: str, *, end: bool) -> datetime | None:
-    """A typed date in site time: its first moment, or for an end the first moment after it."""
-    text = (text or "").strip()
-    if not text:
-        return None
-    try:
-        day = date.fromisoformat(text)
-    except ValueError:
-        raise ActionError("bad_date", _l("Write dates as year-month-day, e.g. 2030-12-31, or leave "
-                                         "them empty.")) from None
-    return datetime.combine(day + timedelta(days=1) if end else day, time.min, tzinfo=_zone())
 
 
 def _from_text(entry: VehicleListEntry) -> str:
-    return localtime(entry.valid_from, "%Y-%m-%d")
+    return first_day(entry.valid_from)
 
 
 def _until_text(entry: VehicleListEntry) -> str:
     # valid_until is the first moment the entry no longer holds; show the last day it does.
-    return localtime(entry.valid_until - timedelta(microseconds=1), "%Y-%m-%d") if entry.valid_until else ""
+    return last_day(entry.valid_until)
 
 
 def _entries(site_id: int, which: str) -> tuple[list[VehicleListEntry], list[VehicleListEntry]]:
@@ -127,8 +112,8 @@ def add():
     try:
         entry = vehicle_lists.add(current_user, which, values["plate"], values["reason"],
                                   color=values["color"],
-                                  valid_from=_day(values["valid_from"], end=False),
-                                  valid_until=_day(values["valid_until"], end=True))
+                                  valid_from=typed_day(values["valid_from"], end=False),
+                                  valid_until=typed_day(values["valid_until"], end=True))
     except ActionError as exc:
         return _page(which, values, 422, error=exc.message)
     flash(_("%(plate)s is now on the %(list)s.", plate=entry.plate, list=LIST_LABELS[which]), "success")
@@ -211,7 +196,7 @@ def _read_rows(text: str) -> tuple[list[vehicle_lists.ImportRow], list[tuple[int
                                                 "delete the row."))
             rows.append(vehicle_lists.ImportRow(
                 reader.line_num, which, cells[1], cells[5], color=cells[2],
-                valid_from=_day(cells[3], end=False), valid_until=_day(cells[4], end=True)))
+                valid_from=typed_day(cells[3], end=False), valid_until=typed_day(cells[4], end=True)))
         except ActionError as exc:
             problems.append((reader.line_num, exc.message))
     return rows, problems, None

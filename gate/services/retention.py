@@ -16,11 +16,15 @@ Each record kind has its own GATE_RETENTION_* setting. Past it:
 - release slips dated before GATE_RETENTION_SLIPS_DAYS lose the carrier's name, phone, plate
   and masked ID/hash, the refusal and consent notes; serial, unit, items, states and times stay
   (the serial register of 放行条 is the estate's record).
+- parking sessions (car stays: plate, times) that ended before the visits' retention are deleted,
+  and stays still open that long (a missed exit); stays outlive the device events that opened
+  and closed them (the references are cleared first).
 - device events (plate reads, scans, pass scans, ID-card reads; by received_at) are deleted.
 - journal records (what guards wrote; by created_at) get `fields` = NULL and purged_at set; the
   entry keeps only the digest. Closed follow-ups of purged records lose their title and outcome,
   which were written from those fields.
 - watchlist entries removed or expired longer ago than their retention are deleted.
+- violation photos (by taken_at) are deleted; the violation record itself stays.
 
 First, visits still inside after GATE_VISIT_AUTO_CHECKOUT_HOURS are checked out through
 `visits.auto_check_out` (each checkout its own transaction and `visit.checked_out` entry, exactly
@@ -42,8 +46,11 @@ from gate.models import (
     DeviceEvent,
     FollowUp,
     JournalRecord,
+    ParkingSession,
     PortalNotice,
     ReleaseSlip,
+    Violation,
+    ViolationPhoto,
     Visit,
     Visitor,
     VisitorPass,
@@ -56,7 +63,8 @@ from gate.services.sites import current_site
 
 # Count keys, in the order `gate purge` prints them.
 KINDS = ("auto_checked_out", "visits", "visitors", "passes", "portal_notices", "release_slips",
-         "device_events", "journal_records", "follow_ups", "watchlist_entries")
+         "parking_sessions", "device_events", "journal_records", "follow_ups", "watchlist_entries",
+         "violation_photos")
 DEVICE_EVENT_KINDS = ("plate", "scan", "pass", "card")
 
 
@@ -68,6 +76,7 @@ def settings() -> dict[str, int]:
             "journal_days": config["GATE_RETENTION_JOURNAL_DAYS"],
             "watchlist_expired_days": config["GATE_RETENTION_WATCHLIST_EXPIRED_DAYS"],
             "slips_days": config["GATE_RETENTION_SLIPS_DAYS"],
+            "violation_photos_days": config["GATE_RETENTION_VIOLATION_PHOTOS_DAYS"],
             "auto_checkout_hours": config["GATE_VISIT_AUTO_CHECKOUT_HOURS"]}
 
 
@@ -145,9 +154,22 @@ def _purge(site, now: datetime, days: dict[str, int], closing: list[int], dry_ru
         WatchlistEntry.site_id == site.id, ~done_with)).all()
     counts["visitors"] = _visitors(site.id, visit_cutoff, closing, {tuple(k) for k in kept}, now, dry_run)
 
+    # Car stays hold plates: kept as long as visits. A stay still "open" that long is a missed exit.
+    old_stay = and_(ParkingSession.site_id == site.id, or_(
+        ParkingSession.left_at < visit_cutoff,
+        and_(ParkingSession.left_at.is_(None), ParkingSession.entered_at < visit_cutoff)))
+    counts["parking_sessions"] = _run(delete(ParkingSession).where(old_stay),
+                                      _count(ParkingSession, old_stay), dry_run)
+
     event_cutoff = now - timedelta(days=days["device_events_days"])
     old_event = and_(DeviceEvent.site == site.code, DeviceEvent.kind.in_(DEVICE_EVENT_KINDS),
                      DeviceEvent.received_at < event_cutoff)
+    if not dry_run:  # stays outlive the reads that opened and closed them
+        old_ids = select(DeviceEvent.id).where(old_event)
+        db.session.execute(update(ParkingSession).where(ParkingSession.entry_event_id.in_(old_ids))
+                           .values(entry_event_id=None))
+        db.session.execute(update(ParkingSession).where(ParkingSession.exit_event_id.in_(old_ids))
+                           .values(exit_event_id=None))
     counts["device_events"] = _run(delete(DeviceEvent).where(old_event), _count(DeviceEvent, old_event),
                                    dry_run)
 
@@ -165,6 +187,11 @@ def _purge(site, now: datetime, days: dict[str, int], closing: list[int], dry_ru
     counts["follow_ups"] = _run(update(FollowUp).where(closed).values(title=erasure.ERASED_NAME,
                                                                       outcome=None),
                                 _count(FollowUp, closed), dry_run)
+    photo_cutoff = now - timedelta(days=days["violation_photos_days"])
+    old_photo = and_(ViolationPhoto.taken_at < photo_cutoff, ViolationPhoto.violation_id.in_(
+        select(Violation.id).where(Violation.site_id == site.id)))
+    counts["violation_photos"] = _run(delete(ViolationPhoto).where(old_photo),
+                                      _count(ViolationPhoto, old_photo), dry_run)
     if not dry_run:
         db.session.expire_all()  # bulk statements bypassed the identity map
     return counts

@@ -68,8 +68,8 @@ def _gate_id(camera: Device | None) -> int | None:
 def _claim(site: Site, event: DeviceEvent, data: dict, guard: User, shift_id: int | None,
            gate_id: int | None) -> ShiftBookEntry:
     """Write the handled entry (taking the book's lock), then make sure nobody handled it first."""
-    entry = shiftbook.append(KIND, {"device_event_id": event.id, "plate": (event.summary or {}).get("plate"),
-                                    "device": event.device, **data},
+    # The plate stays in the device event (purged with it), out of the chained payload.
+    entry = shiftbook.append(KIND, {"device_event_id": event.id, "device": event.device, **data},
                              actor_id=guard.id, shift_id=shift_id, gate_id=gate_id)
     if event.id in handled_ids(site.code, before_seq=entry.seq):
         raise ActionError("handled", _l("Another guard dealt with this car just now."))
@@ -104,9 +104,9 @@ def order_open(site: Site, event_id: int, reason: str, guard: User, shift_id: in
     barrier = lane_barrier(site, event)
     if barrier is None:
         raise ActionError("no_barrier", _l("No barrier is set up in this lane: open it by hand."))
-    plate = (event.summary or {}).get("plate") or "?"
     with transaction():
-        command = barriers.order_within(barrier, "open", f"{reason} ({plate})", source="kiosk",
+        # No plate in the reason: it goes into the chained book and out over MQTT.
+        command = barriers.order_within(barrier, "open", reason, source="kiosk",
                                         actor_id=guard.id, shift_id=shift_id)
         _claim(site, event, {"action": "opened", "command_id": command.id, "reason": reason},
                guard, shift_id, _gate_id(_camera(site, event)))

@@ -173,8 +173,9 @@ def handle_plate(read: PlateRead) -> PlateDecision | None:
         decision = PlateDecision("prompt", "no_barrier", plate)
     with transaction():
         event = device_events.claim(read.site, read.device, read.event_id, "plate", {
-            "plate": plate, "raw": read.plate[:20], "confidence": read.confidence,
-            "direction": read.direction, "decision": decision.action, "reason": decision.reason})
+            "plate": plate, "raw": "".join(c for c in read.plate[:20] if c.isprintable()),
+            "confidence": read.confidence, "direction": read.direction, "decision": decision.action,
+            "reason": decision.reason})
         if event is None:
             return None
         if decision.reason == "repeat":
@@ -199,4 +200,7 @@ def handle_plate(read: PlateRead) -> PlateDecision | None:
             "device_event_id": event.id, "device": read.device, "direction": read.direction,
             "decision": decision.action, "reason": decision.reason, "session_id": session_id},
             gate_id=lane.gate_id if lane else None)
+    # The plate itself stays in the device event (purged on schedule), out of the log.
+    log.info("plate read %s on %s/%s (%s): %s, %s", read.event_id[:64], read.site, read.device,
+             read.direction, decision.action, decision.reason)
     return PlateDecision(decision.action, decision.reason, plate, command)

@@ -128,3 +128,4 @@ def test_unknown_car_admitted_as_visitor_opens_its_lane(page: Page, live_server:
 
     page.goto(f"{live_server}/kiosk/vehicles/onsite")
     expect(page.locator(f'[data-testid="car-row"][data-plate="{PLATE}"]')).to_be_visible()
+    page.screenshot(path=str(screens_dir / "vehicles-04-onsite.png"), full_page=True)

@@ -44,7 +44,7 @@ def test_shift_from_keypad_login_to_handover(page: Page, live_server: str):
 
     start_shift(page)
     expect(page.locator(".flash.success")).to_be_visible()
-    expect(page.locator(".tiles .tile")).to_have_count(10)
+    expect(page.locator(".tiles .tile")).to_have_count(12)
 
     page.get_by_test_id("tile-phone_call").tap()
     expect(page).to_have_url(re.compile(r"/kiosk/journal/phone_call$"))

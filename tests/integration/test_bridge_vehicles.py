@@ -198,3 +198,21 @@ def test_entry_then_exit_over_both_lanes(app, gate, bridge):
         return row.entered_at is not None, row.left_at is not None, row.closed_by
 
     assert _in_app(app, stay) == (True, True, "camera")
+
+
+def test_messy_or_garbage_plate_text(app, gate, bridge, fresh_mosquitto):
+    """Protects the decision from camera text: a resident plate sent as "粤b.I2345 " (lowercase,
+    dot, I for 1) still opens; garbage prompts as unreadable; a read published under another
+    estate's topics is not taken for this estate's camera."""
+    import paho.mqtt.publish as publish
+
+    publish.single("gatehouse/other/camera/anpr-in/plate", hostname=fresh_mosquitto.host,
+                   port=fresh_mosquitto.port, payload=(
+                       '{"event_id": "x1", "plate": "粤B12345", "confidence": 0.99, "direction": "in",'
+                       ' "at": "2026-11-27T00:00:00Z"}').encode())
+    gate.cameras["anpr-in"].publish_plate("@@##!!", confidence=0.99)
+    gate.cameras["anpr-in"].publish_plate("粤b.I2345 ", confidence=0.95)
+    events = _decided(app, 2)
+    assert [(e["decision"], e["reason"], e["plate"]) for e in events] == [
+        ("prompt", "unreadable", None), ("open", "resident", RESIDENT_CAR)]
+    wait_for(lambda: _outcomes(app) == [("car-in", "done")], what="one opening")

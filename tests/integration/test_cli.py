@@ -192,8 +192,9 @@ def test_purge_dry_run_then_purge(ctx, gate_env):
     assert result.stdout.startswith("Dry run")
     lines = dict(line.split() for line in result.stdout.splitlines()[1:])
     assert lines == {"auto_checked_out": "0", "visits": "0", "visitors": "0", "passes": "0",
-                     "portal_notices": "0", "release_slips": "0", "device_events": "1",
-                     "journal_records": "0", "follow_ups": "0", "watchlist_entries": "0"}
+                     "portal_notices": "0", "release_slips": "0", "parking_sessions": "0",
+                     "device_events": "1", "journal_records": "0", "follow_ups": "0",
+                     "watchlist_entries": "0", "violation_photos": "0"}
     assert run_gate("audit", "verify", env=gate_env).stdout == before
     result = run_gate("purge", env=gate_env)
     assert result.returncode == 0, result.stderr

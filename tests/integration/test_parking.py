@@ -189,12 +189,13 @@ def test_guard_marks_a_car_gone_once(ctx, client, kiosk):
     [stay] = _sessions(RESIDENT_CAR)
     kiosk.login()
     kiosk.start_shift()
-    page = client.post(f"/kiosk/vehicles/onsite/{stay.id}/left?lang=en", follow_redirects=True)
-    assert "is recorded as gone" in page.get_data(as_text=True)
+    page = client.post(f"/kiosk/vehicles/onsite/{stay.id}/left", follow_redirects=True)
+    # In Chinese: inside `ctx` the requests share the test's app context, where the locale is cached.
+    assert "已登记为离场" in page.get_data(as_text=True)
     entries = db.session.scalar(select(func.count()).select_from(ShiftBookEntry)
                                 .where(ShiftBookEntry.kind == "parking.marked_left"))
-    again = client.post(f"/kiosk/vehicles/onsite/{stay.id}/left?lang=en", follow_redirects=True)
-    assert "already been recorded as gone" in again.get_data(as_text=True)
+    again = client.post(f"/kiosk/vehicles/onsite/{stay.id}/left", follow_redirects=True)
+    assert "这辆车已登记为离场" in again.get_data(as_text=True)
     assert entries == 1 == db.session.scalar(select(func.count()).select_from(ShiftBookEntry)
                                              .where(ShiftBookEntry.kind == "parking.marked_left"))
     db.session.expire_all()
@@ -238,3 +239,27 @@ def test_visitor_registered_from_a_prompt_opens_the_car_lane(ctx):
     assert stay.kind == "visitor" and stay.visit_id == visit.id and stay.plate == "京A99999"
     assert stay.expected_until > utcnow()
     assert visits._car_lane(visit).code == "car-in"
+
+
+def test_retention_purges_old_stays_and_outlives_old_reads(ctx):
+    """Protects retention of car stays (plates are personal data): a stay that ended before the
+    visits' retention is deleted, a recent stay whose reads are past the device events' retention
+    keeps its row (the references are cleared, no foreign-key failure), and an open one stays."""
+    from gate.services import retention
+
+    vehicles.handle_plate(_read(RESIDENT_CAR, "in"))
+    _later()
+    vehicles.handle_plate(_read(RESIDENT_CAR, "out"))
+    vehicles.handle_plate(_read("粤B12346", "out"))  # unknown: prompt, no stay
+    old, = _sessions(RESIDENT_CAR)
+    old.entered_at, old.left_at = utcnow() - timedelta(days=400), utcnow() - timedelta(days=399)
+    _later()
+    vehicles.handle_plate(_read(RESIDENT_CAR, "in"))
+    for event in db.session.scalars(select(DeviceEvent)):
+        event.received_at = utcnow() - timedelta(days=40)  # past the 30 days of device events
+    db.session.commit()
+    with ctx.test_request_context("/"):
+        counts = retention.purge()
+    assert counts["parking_sessions"] == 1 and counts["device_events"] >= 3
+    [kept] = _sessions(RESIDENT_CAR)
+    assert kept.left_at is None and kept.entry_event_id is None

@@ -147,7 +147,7 @@ def scene(ctx):
 
 EXPECTED = {"auto_checked_out": 1, "visits": 2, "visitors": 1, "passes": 1, "portal_notices": 1,
             "release_slips": 1, "device_events": 1, "journal_records": 1, "follow_ups": 1,
-            "watchlist_entries": 2}
+            "watchlist_entries": 2, "parking_sessions": 0, "violation_photos": 0}
 
 
 def _snapshot() -> dict:

@@ -23,7 +23,8 @@ SAMPLE_ARGS = {"kind": "note", "shift_id": "1", "follow_id": "1", "filename": "g
                "incident_id": "1", "entry_id": "1", "visitor_id": "1",
                "resident_id": "1",
                "pass_id": "1", "token": "GP1AAAA", "slip_id": "1", "unit_id": "1",
-               "event_id": "1"}
+               "event_id": "1", "session_id": "1",
+               "violation_id": "1", "photo_id": "1", "type_id": "1"}
 
 
 def _routes(app):

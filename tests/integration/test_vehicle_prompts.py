@@ -137,8 +137,9 @@ def test_open_by_hand_opens_the_lane_barrier(app, guard, car_in):
     assert car_in.state == "open"
     [command] = _commands(app)
     assert (command.device, command.source, command.outcome) == ("car-in", "kiosk", "done")
-    assert UNKNOWN in command.reason
+    assert UNKNOWN not in command.reason  # the reason goes into the chained book: no plate in it
     [handled] = _handled(app)
+    assert "plate" not in handled
     assert (handled["device_event_id"], handled["action"]) == (event_id, "opened")
     assert handled["command_id"] == command.id
     assert _prompts(guard) == []
@@ -216,3 +217,24 @@ def test_register_as_visitor_carries_the_plate(app, kiosk):
     second = kiosk.client.post("/kiosk/visitors/new", data={"unit": "1-1-101", "plate": "京A88888",
                                                            "action": "unit"}).get_data(True)
     assert 'value="京A88888"' in second
+
+
+def test_repeat_offender_is_highlighted_on_the_prompt(app, guard):
+    """Protects seed §十二's repeat offenders at the gate: a car with violations in the last 90 days
+    says so on its prompt; a car whose only violation is older does not."""
+    from gate.services import violations
+
+    with app.app_context():
+        officer = db.session.scalars(select(User).where(User.staff_no == GUARD[0])).one()
+        for _ in range(2):
+            violations.record(officer.site_id, officer, "parking", UNKNOWN, "3号楼消防通道")
+        old = violations.record(officer.site_id, officer, "parking", "京A66666", "地库B2")
+        old.occurred_at = utcnow() - timedelta(days=91)
+        db.session.commit()
+        db.session.remove()
+    _plate(app, UNKNOWN)
+    _plate(app, "京A66666")
+    items = {i["plate"]: i for i in _prompts(guard)}
+    assert items[UNKNOWN]["violations"] == 2
+    assert "Repeat offender: 2 violation(s)" in items[UNKNOWN]["html"]
+    assert items["京A66666"]["violations"] == 0 and "Repeat offender" not in items["京A66666"]["html"]
