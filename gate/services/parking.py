@@ -52,9 +52,12 @@ def exit_only_before(site_id: int, plate: str, at: datetime) -> ParkingSession |
 
 def enter(site_id: int, plate: str, kind: str, at: datetime, *, event_id: int | None = None,
           pass_id: int | None = None, visit_id: int | None = None, unit_id: int | None = None,
-          expected_until: datetime | None = None) -> ParkingSession:
-    """Record a car coming in (inside the caller's transaction); returns its session."""
-    late = exit_only_before(site_id, plate, at)
+          expected_until: datetime | None = None, late_checked: bool = False) -> ParkingSession:
+    """Record a car coming in (inside the caller's transaction); returns its session.
+
+    `late_checked`: the caller has just looked for an exit-only stay this read belongs to.
+    """
+    late = None if late_checked else exit_only_before(site_id, plate, at)
     if late is not None:
         log.info("entry read of a car already seen leaving (session %s): completed, not reopened",
                  late.id)
