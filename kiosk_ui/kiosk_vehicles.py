@@ -39,6 +39,7 @@ REASON_TEXT = {
     "unreadable": _l("The plate could not be read: check the car."),
     "no_barrier": _l("Allowed in, but no barrier is set up in this lane: open by hand."),
     "pass_used_up": _l("The car's visitor pass is used up."),
+    "no_entry": _l("Leaving, but never recorded coming in: check the car before opening."),
 }
 DIRECTIONS = {"in": _l("entering"), "out": _l("leaving")}
 

@@ -238,3 +238,15 @@ def test_repeat_offender_is_highlighted_on_the_prompt(app, guard):
     assert items[UNKNOWN]["violations"] == 2
     assert "Repeat offender: 2 violation(s)" in items[UNKNOWN]["html"]
     assert items["京A66666"]["violations"] == 0 and "Repeat offender" not in items["京A66666"]["html"]
+
+
+def test_car_leaving_without_entry_is_explained(app, guard):
+    """Protects the guard's reading of an exit prompt: a car at the exit that never came in is
+    shown as such (not a raw code), on the exit camera's card."""
+    with app.app_context():
+        vehicles.handle_plate(PlateRead("demo", "anpr-out", f"evt-{uuid.uuid4().hex}", UNKNOWN, 0.95,
+                                        "out", utcnow()))
+        db.session.remove()
+    [item] = _prompts(guard)
+    assert (item["camera"], item["reason"], item["direction"]) == ("anpr-out", "no_entry", "out")
+    assert item["reason_text"].startswith("Leaving, but never recorded coming in")
