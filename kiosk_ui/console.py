@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from gate.extensions import db
-from gate.models import Approval, Incident, Role, Shift, ShiftBookEntry, User, Visit
+from gate.models import Approval, Incident, Role, ShiftBookEntry, User, Visit
 from gate.models.types import utcnow
 from gate.services import ActionError, auth, incidents, shiftbook, shifts, visits
 from gate.services.sites import current_site
@@ -153,18 +153,6 @@ def close_incident(incident_id: int):
         else:
             flash(_("Incident closed."), "success")
     return redirect(url_for("console.home"))
-
-
-@bp.get("/shifts/<int:shift_id>")
-@supervisors
-def shift_report(shift_id: int):
-    """A shift's daily activity report: every entry it wrote, in order."""
-    shift = db.session.get(Shift, shift_id)
-    if shift is None or shift.guard.site_id != current_site().id:
-        abort(404)
-    entries = list(db.session.scalars(select(ShiftBookEntry).where(
-        ShiftBookEntry.shift_id == shift.id).order_by(ShiftBookEntry.seq)))
-    return render_template("console/shift.html", shift=shift, entries=entries)
 
 
 @bp.post("/verify")
