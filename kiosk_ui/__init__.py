@@ -49,6 +49,12 @@ def register_blueprints(app: Flask) -> None:
         app.register_blueprint(module.bp)
     from kiosk_ui import desk_vehicles  # residents' cars: the desk adds, changes, ends, imports
     app.register_blueprint(desk_vehicles.bp)
+    from kiosk_ui import console_integrity  # shift-book chain status and the tamper banner
+    app.register_blueprint(console_integrity.bp)
+    from kiosk_ui import console_shifts  # shift list, daily activity reports, review and notes
+    app.register_blueprint(console_shifts.bp)
+    from kiosk_ui import console_book  # shift-book search and CSV export
+    app.register_blueprint(console_book.bp)
 
     @app.get("/")
     @public
