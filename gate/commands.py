@@ -99,10 +99,14 @@ def audit_group() -> None:
 @with_appcontext
 def audit_verify(site: str | None) -> None:
     """Recompute the hash chain and checkpoints; exit 1 at the first bad entry."""
-    from gate.services import shiftbook
+    from gate.services import integrity, shiftbook
 
     result = shiftbook.verify(site)
     click.echo(result.line())
+    try:  # the console's banner follows the last verification, wherever it ran
+        integrity.record(site, result)
+    except OSError as exc:
+        click.echo(f"warning: the result could not be kept for the console: {exc}", err=True)
     if not result.ok:
         sys.exit(1)
 

@@ -109,7 +109,12 @@ def _store(site: str, data: dict[str, Any]) -> None:
 def run_verification(site: str | None = None) -> dict[str, Any]:
     """Recompute the whole chain and its checkpoints now; store and return the outcome."""
     site = _site(site)
-    result = shiftbook.verify(site)
+    return record(site, shiftbook.verify(site))
+
+
+def record(site: str | None, result: shiftbook.VerifyResult) -> dict[str, Any]:
+    """Keep a verification's outcome for the console (also after `gate audit verify`)."""
+    site = _site(site)
     data = {"site": site, "ok": result.ok, "count": result.count, "head": result.head,
             "bad_seq": result.fault.seq if result.fault else None,
             "bad_code": result.fault.code if result.fault else None,

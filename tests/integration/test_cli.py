@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -54,6 +55,9 @@ def test_verify_ok_line(gate_env):
     result = run_gate("audit", "verify", env=gate_env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("OK ") and " entries, head " in result.stdout
+    # The console's integrity page and banner follow the last verification, wherever it ran.
+    kept = json.loads((Path(gate_env["GATE_INSTANCE_PATH"]) / "chain-status-demo.json").read_text())
+    assert kept["ok"] is True and kept["bad_seq"] is None and kept["count"] > 0
 
 
 def test_upgrade_twice_is_harmless(gate_env):
