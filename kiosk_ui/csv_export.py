@@ -22,6 +22,16 @@ def uncell(text: str) -> str:
     return text[1:] if text.startswith("'") and text[1:].startswith(CSV_UNSAFE) else text
 
 
+def decode_upload(data: bytes) -> str | None:
+    """An uploaded file's text: UTF-8 (with or without BOM), or GB18030 as Excel saves it in China."""
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return None
+
+
 def csv_response(header: Iterable[object], rows: Iterable[Iterable[object]], filename: str) -> Response:
     """A CSV download (UTF-8 with BOM so Excel reads Chinese), every cell neutralised, not cached."""
     buffer = io.StringIO()

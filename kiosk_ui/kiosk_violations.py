@@ -90,12 +90,8 @@ def snapshot(site_id: int, code: str) -> tuple[bytes, str] | None:
     from device_adapters import web_link
 
     data = web_link.request_snapshot(code, timeout=SNAPSHOT_SECONDS)
-    if data:
-        try:
-            violations.photo_mime(data)
-            return data, f"camera:{code}"
-        except ActionError:
-            pass
+    if data and violations.is_photo(data):
+        return data, f"camera:{code}"
     flash(_("The camera did not send a photo (no connection or no answer). Take a photo with the "
             "tablet and upload it instead."), "warning")
     return None

@@ -22,7 +22,7 @@ from gate.models.estate import VEHICLE_LISTS
 from gate.models.types import utcnow
 from gate.services import ActionError, auth, vehicle_lists
 from gate.services.sites import current_site
-from kiosk_ui.csv_export import csv_response, uncell
+from kiosk_ui.csv_export import csv_response, decode_upload, uncell
 from kiosk_ui.forms import PlainForm
 from kiosk_ui.helpers import first_day, last_day, localtime, typed_day
 
@@ -154,16 +154,6 @@ def export():
                         f"vehicle-{which}-{utcnow():%Y%m%d}.csv")
 
 
-def _decode(data: bytes) -> str | None:
-    """The file's text: UTF-8 (with or without BOM), or GB18030 as Excel saves it in China."""
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    return None
-
-
 def _header_ok(header: list[str]) -> bool:
     names = [c.strip().lstrip("\ufeff").lower() for c in header]
     while names and not names[-1]:
@@ -217,7 +207,7 @@ def upload():
         return _page(which, status=422, import_error=_("Choose a CSV file to import."))
     if len(data) > MAX_UPLOAD_BYTES:
         return _page(which, status=422, import_error=_("The file is larger than 1 MB."))
-    text = _decode(data)
+    text = decode_upload(data)
     if text is None:
         return _page(which, status=422, import_error=_("Save the file as CSV (UTF-8) and try again."))
     rows, problems, error = _read_rows(text)

@@ -103,7 +103,7 @@ def mark_left(session_id: int, site_id: int, guard, shift_id: int | None = None)
 
     session = db.session.get(ParkingSession, session_id)
     if session is None or session.site_id != site_id:
-        raise ActionError("not_found", _l("This car is not on the list of cars inside."))
+        raise ActionError("not_found", _l("This car is not on the list of cars inside; reload the list."))
     if session.left_at is not None:
         raise ActionError("already_left", _l("This car has already been recorded as gone."))
     with transaction():

@@ -149,6 +149,15 @@ def photo_mime(data: bytes) -> str:
     raise ActionError("not_a_photo", _("Only JPEG or PNG photos can be attached."))
 
 
+def is_photo(data: bytes) -> bool:
+    """True for a JPEG or PNG the size limit allows (what photo_mime accepts)."""
+    try:
+        photo_mime(data)
+    except ActionError:
+        return False
+    return True
+
+
 def _source(source: str) -> str:
     if source == "upload" or (source.startswith("camera:") and 7 < len(source) <= 60):
         return source
