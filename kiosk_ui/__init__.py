@@ -55,6 +55,10 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(console_shifts.bp)
     from kiosk_ui import console_book  # shift-book search and CSV export
     app.register_blueprint(console_book.bp)
+    # Console management pages, charts and the PDF report, and the deadlines list (issue 8)
+    from kiosk_ui import console_charts, console_guards, console_orders, console_pending, console_scripts
+    for module in (console_orders, console_scripts, console_guards, console_charts, console_pending):
+        app.register_blueprint(module.bp)
 
     @app.get("/")
     @public

@@ -16,7 +16,15 @@ from gate.models.estate import (
 from gate.models.parking import ParkingSession, Violation, ViolationPhoto, ViolationType
 from gate.models.passes import ActivationCode, PassUse, PortalNotice, VisitorPass
 from gate.models.shiftbook import Checkpoint, ShiftBookEntry, ShiftBookHead
-from gate.models.shifts import FollowUp, JournalRecord, PostOrder, PostOrderAck, Shift
+from gate.models.shifts import (
+    DeadlineAlert,
+    FollowUp,
+    JournalRecord,
+    PostOrder,
+    PostOrderAck,
+    ScriptText,
+    Shift,
+)
 from gate.models.slips import ReleaseSlip, ReleaseSlipItem, SerialCounter, UnitFlag
 from gate.models.users import ROLES, Role, User
 from gate.models.visits import Approval, Incident, Visit, Visitor, WatchlistEntry
@@ -47,6 +55,7 @@ __all__ = [
     "ROLES",
     "Building",
     "Checkpoint",
+    "DeadlineAlert",
     "Device",
     "FollowUp",
     "Gate",
@@ -57,6 +66,7 @@ __all__ = [
     "PostOrderAck",
     "Resident",
     "Role",
+    "ScriptText",
     "Shift",
     "ShiftBookEntry",
     "ShiftBookHead",

@@ -20,6 +20,11 @@ class ShiftBookEntry(db.Model):
         UniqueConstraint("site", "seq"),
         Index("ix_shift_book_entry_site_kind_at", "site", "kind", "at"),
         Index("ix_shift_book_entry_site_at", "site", "at"),
+        # The console's search pages newest first on seq within one filter (keyset pagination).
+        Index("ix_shift_book_entry_site_kind_seq", "site", "kind", "seq"),
+        Index("ix_shift_book_entry_site_actor_seq", "site", "actor_id", "seq"),
+        Index("ix_shift_book_entry_site_post_seq", "site", "post_id", "seq"),
+        Index("ix_shift_book_entry_site_gate_seq", "site", "gate_id", "seq"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     seq: Mapped[int]

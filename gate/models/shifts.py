@@ -50,6 +50,9 @@ class PostOrder(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revision: Mapped[int] = mapped_column(default=1)
+    # Who changed the text last; each change bumps `revision`, so every guard acknowledges again.
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class PostOrderAck(db.Model):
@@ -98,3 +101,31 @@ class FollowUp(db.Model):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     outcome: Mapped[str | None] = mapped_column(Text)
     closed_seq: Mapped[int | None]
+
+
+class ScriptText(db.Model):
+    """A site's own wording of one kiosk script (话术) in one language; absent: the built-in text."""
+
+    __tablename__ = "script_text"
+    __table_args__ = (UniqueConstraint("site_id", "key", "locale"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("site.id"))
+    key: Mapped[str] = mapped_column(String(40))
+    locale: Mapped[str] = mapped_column(String(10))  # zh_CN | en
+    text: Mapped[str] = mapped_column(String(500))
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class DeadlineAlert(db.Model):
+    """That an overdue promise (时效制) was announced on the alerts topic: once per item."""
+
+    __tablename__ = "deadline_alert"
+    __table_args__ = (UniqueConstraint("site_id", "kind", "ref_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("site.id"))
+    kind: Mapped[str] = mapped_column(String(20))  # approval | incident | follow_up
+    ref_id: Mapped[int]
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    alerted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    seq: Mapped[int | None]

@@ -76,7 +76,9 @@ class Approval(db.Model):
     __tablename__ = "approval"
     id: Mapped[int] = mapped_column(primary_key=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("site.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(20))  # forgot_id | refused_id
+    kind: Mapped[str] = mapped_column(String(20))  # forgot_id | refused_id | manual_open
+    # manual_open: the barrier order that went over the daily threshold of openings by hand
+    command_id: Mapped[str | None] = mapped_column(String(36))
     visit_id: Mapped[int | None] = mapped_column(ForeignKey("visit.id"))
     requested_by: Mapped[int] = mapped_column(ForeignKey("user.id"))
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
