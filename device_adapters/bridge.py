@@ -267,7 +267,7 @@ class Bridge:
             finally:
                 db.session.remove()
 
-    def _alert(self, kind: str, text: str, device: str) -> None:
+    def _alert(self, kind: str, text: str, device: str | None) -> None:
         """Tell other systems (and the supervisor's tools) on the site's alerts topic (SPEC §3)."""
         payload = {"id": str(uuid.uuid4()), "kind": kind, "gate": device, "text": text, "at": rfc3339()}
         self.link.publish(Publish(self.topics.alerts(), json.dumps(payload, ensure_ascii=False).encode()))
@@ -312,8 +312,31 @@ class Bridge:
             finally:
                 db.session.remove()
 
+    def _deadlines(self) -> None:
+        """Announce newly overdue promises (时效制) on the alerts topic, once each."""
+        from gate.services import deadlines
+        from gate.services.sites import current_site
+
+        with self.app.app_context():
+            try:
+                site = current_site()
+                if site is not None:
+                    deadlines.announce(site, self._overdue_alert)
+            except Exception:  # a database outage: tried again on the next tick
+                log.warning("deadline check failed", exc_info=True)
+            finally:
+                db.session.remove()
+
+    def _overdue_alert(self, item) -> bool:
+        from gate.services import deadlines
+
+        self._alert(f"overdue_{item.kind}", deadlines.alert_text(item), None)
+        return True
+
     def _tick_loop(self) -> None:
         last_status = 0.0
+        last_deadlines = 0.0
+        deadline_every = self.app.config.get("GATE_DEADLINE_CHECK_SECONDS", 30)
         every = self.app.config.get("GATE_HOUSEKEEPING_MINUTES", 60) * 60
         next_housekeeping = datetime.now(UTC).timestamp() + every
         while not self._stop.wait(1.0):
@@ -325,6 +348,9 @@ class Bridge:
             if now.timestamp() >= next_housekeeping:
                 next_housekeeping = now.timestamp() + every
                 self._housekeeping()
+            if now.timestamp() - last_deadlines >= deadline_every:
+                last_deadlines = now.timestamp()
+                self._deadlines()
             if now.timestamp() - last_status >= STATUS_EVERY:
                 last_status = now.timestamp()
                 self._write_status(connected=self.link.connected.is_set())

@@ -338,5 +338,30 @@ def person_erase(visitor_id: int, yes: bool) -> None:
                f"{counts['card_events']} card read(s) deleted.")
 
 
+@click.command("deadlines")
+@click.option("--no-publish", is_flag=True, help="Record and list overdue items without the MQTT alert.")
+@with_appcontext
+@reports_action_errors
+def deadlines_cmd(no_publish: bool) -> None:
+    """List promises (时效制) past their deadline and announce the new ones once on the alerts topic.
+
+    The bridge does this every GATE_DEADLINE_CHECK_SECONDS; run this from cron where no bridge runs.
+    """
+    from device_adapters import web_link
+    from gate.services import deadlines
+
+    site = _site_or_fail()
+
+    def publish(item) -> bool:
+        return no_publish or web_link.publish_alert(f"overdue_{item.kind}", deadlines.alert_text(item))
+
+    announced = {(i.kind, i.ref_id) for i in deadlines.announce(site, publish)}
+    late = deadlines.overdue(site)
+    for item in late:
+        new = " (announced now / 已发出提醒)" if (item.kind, item.ref_id) in announced else ""
+        click.echo(f"{deadlines.alert_text(item)}{new}")
+    click.echo(f"{len(late)} overdue / 逾期, {len(announced)} announced now.")
+
+
 COMMANDS = [site_group, camera_cmd, demo_cmd, user_group, audit_group, web_cmd, run_cmd, bridge_cmd,
-            simulate_cmd, purge_cmd, person_group]
+            simulate_cmd, purge_cmd, person_group, deadlines_cmd]

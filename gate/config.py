@@ -62,6 +62,12 @@ SETTINGS: dict[str, tuple[Any, Any]] = {
     # A read older than this (late delivery, a camera replaying its queue) opens nothing.
     "GATE_PLATE_MAX_AGE_SECONDS": (120, _int),
     "GATE_COMMAND_TTL_SECONDS": (5.0, float),
+    # 时效制: openings by hand per local day before each further one needs a supervisor's review,
+    # the time the supervisor has for it, how long an incident may stay open, how often to check
+    "GATE_MANUAL_OPEN_DAILY_LIMIT": (10, _int),
+    "GATE_MANUAL_OPEN_REVIEW_MINUTES": (60, _int),
+    "GATE_INCIDENT_CLOSE_HOURS": (24, _int),
+    "GATE_DEADLINE_CHECK_SECONDS": (30, _int),
     "GATE_TIMEZONE": ("Asia/Shanghai", _str),
     "GATE_HOST": ("127.0.0.1", _str),
     "GATE_PORT": (5000, _int),
@@ -110,12 +116,15 @@ def _validate(values: dict[str, Any]) -> None:
             raise ConfigError(f"{key} must be lower-case letters, digits, '_' or '-', got {text!r}")
         if key != "GATE_MQTT_PREFIX" and text != text.lower():
             raise ConfigError(f"{key} must be lower-case, got {text!r}")
+    if values["GATE_MANUAL_OPEN_DAILY_LIMIT"] < 0:
+        raise ConfigError("GATE_MANUAL_OPEN_DAILY_LIMIT must be 0 (review every opening by hand) or more")
     if values["GATE_MQTT_PROTOCOL"] not in ("5", "3.1.1"):
         raise ConfigError("GATE_MQTT_PROTOCOL must be 5 or 3.1.1")
     for key in ("GATE_HOUSEKEEPING_MINUTES", "GATE_KIOSK_IDLE_MINUTES", "GATE_LOGIN_MAX_FAILURES",
                 "GATE_LOGIN_LOCK_MINUTES", "GATE_PLATE_DEBOUNCE_SECONDS", "GATE_PLATE_MAX_AGE_SECONDS",
                 "GATE_PASS_MAX_DAYS", "GATE_PASS_MAX_ACTIVE", "GATE_ACTIVATION_CODE_HOURS",
-                *RETENTION_SETTINGS):
+                "GATE_MANUAL_OPEN_REVIEW_MINUTES", "GATE_INCIDENT_CLOSE_HOURS",
+                "GATE_DEADLINE_CHECK_SECONDS", *RETENTION_SETTINGS):
         if values[key] <= 0:
             raise ConfigError(f"{key} must be a positive whole number, got {values[key]!r}")
     try:

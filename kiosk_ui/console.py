@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from gate.extensions import db
-from gate.models import Approval, Incident, Role, ShiftBookEntry, User, Visit
+from gate.models import Approval, BarrierCommandRecord, Incident, Role, ShiftBookEntry, User, Visit
 from gate.models.types import utcnow
 from gate.services import ActionError, auth, incidents, shiftbook, shifts, visits
 from gate.services.sites import current_site
@@ -27,9 +27,16 @@ supervisors = auth.roles_required(Role.SUPERVISOR, Role.ADMIN)
 APPROVAL_KINDS = {
     "forgot_id": _l("Forgot ID"),
     "refused_id": _l("Refuses to show ID"),
+    "manual_open": _l("Opening by hand above the daily limit"),
 }
 INCIDENT_KINDS = {"forced_entry": _l("Forced entry")}
 WATCHLIST_HITS_HOURS = 24
+_DECIDED = {  # (review of an opening by hand?, approved?) → what the supervisor is told
+    (False, True): _l("Approved: the guard may now contact the host."),
+    (False, False): _l("Denied: the guard will refuse entry."),
+    (True, True): _l("Reviewed: the opening by hand is accepted."),
+    (True, False): _l("Reviewed: the opening by hand is marked as not justified."),
+}
 
 
 def _users(ids: set[int]) -> dict[int, User]:
@@ -83,6 +90,8 @@ def home():
     overdue = sum(1 for a in pending if a.due_at < now)
     related = _visits({a.visit_id for a in pending if a.visit_id}
                       | {i.visit_id for i in open_incidents if i.visit_id})
+    commands = {c.id: c for c in db.session.scalars(select(BarrierCommandRecord).where(
+        BarrierCommandRecord.id.in_({a.command_id for a in pending if a.command_id})))}
     recent = shifts.shifts_between(site.id, now - timedelta(days=7), now + timedelta(minutes=1))
     kind = request.args.get("kind") or None
     actor = request.args.get("actor", type=int)
@@ -99,7 +108,7 @@ def home():
     return render_template("console/home.html", shifts=recent, entries=entries, people=people,
                            guards=guards, kind=kind, actor=actor, kinds=list(KINDS),
                            form=PlainForm(), incidents=open_incidents, approvals=pending,
-                           related=related, current=now, countdown=countdown,
+                           related=related, commands=commands, current=now, countdown=countdown,
                            approval_kinds=APPROVAL_KINDS, incident_kinds=INCIDENT_KINDS,
                            hits=_watchlist_hits(site.id), banner=_banner(len(open_incidents), overdue))
 
@@ -134,8 +143,7 @@ def decide(approval_id: int):
         except ActionError as exc:
             flash(exc.message, "error")
         else:
-            flash(_("Approved: the guard may now contact the host.") if decision == "approved"
-                  else _("Denied: the guard will refuse entry."), "success")
+            flash(_DECIDED[(approval.kind == "manual_open", decision == "approved")], "success")
     return redirect(url_for("console.home"))
 
 

@@ -78,7 +78,7 @@ def operate(code: str, action: str):
                 "write a note in the shift book."), "error")
         return redirect(url_for("gates.panel"))
     try:
-        outcome = barriers.operate(device, action, reason, port, source="kiosk",
+        outcome = barriers.operate(device, action, reason, port, source=barriers.MANUAL,
                                    actor_id=current_user.id, shift_id=shift.id)
     except ActionError as exc:
         flash(exc.message, "error")

@@ -103,6 +103,7 @@ KINDS = {
     "violation.reviewed": _l("Vehicle violation reviewed"),
     "violation_type.added": _l("Violation type added"),
     "violation_type.retired": _l("Violation type retired"),
+    "script.changed": _l("Kiosk script reworded"),
 }
 
 

@@ -1,8 +1,12 @@
 """The polite scripts (话术) from the staff rules, shown on the kiosk's banner.
 
-English source strings; the zh_CN catalogue holds the rules' exact Chinese wording.
+English source strings; the zh_CN catalogue holds the rules' exact Chinese wording. These are
+the built-in defaults: a site may word a script its own way per language in the console's
+script library (gate.services.script_library), and the banner shows that wording instead.
 """
 
+from flask import g, has_app_context
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
 SCRIPTS = {
@@ -74,6 +78,22 @@ SCRIPTS = {
 }
 
 
+def _site_overrides() -> dict[tuple[str, str], str]:
+    """The site's own wordings, read once per request (a page may show several scripts)."""
+    from gate.services import script_library  # imports SCRIPTS from here
+
+    cached = g.get(script_library.CACHE_KEY)
+    if cached is None:
+        cached = g.setdefault(script_library.CACHE_KEY, script_library.served_site_overrides())
+    return cached
+
+
 def script(key: str) -> str:
-    """The script text for a banner, in the current locale."""
+    """The script text for a banner in the current locale: the site's wording, else the built-in."""
+    if has_app_context():
+        locale = get_locale()
+        lang = "en" if locale is not None and locale.language == "en" else "zh_CN"
+        text = _site_overrides().get((key, lang))
+        if text is not None:
+            return text
     return str(SCRIPTS[key])

@@ -35,7 +35,7 @@ class BarrierCommandRecord(db.Model):
     device: Mapped[str] = mapped_column(String(40), index=True)
     action: Mapped[str] = mapped_column(String(10))
     reason: Mapped[str] = mapped_column(String(200))
-    source: Mapped[str] = mapped_column(String(20))  # kiosk | plate | home_assistant | api
+    source: Mapped[str] = mapped_column(String(20))  # kiosk | manual | plate | home_assistant | api
     actor_id: Mapped[int | None]
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import lazy_gettext as _
+from sqlalchemy import func, select
 
 from gate.domain.events import BARRIER_ACTIONS, OUTCOMES, BarrierCommand
 from gate.extensions import db
-from gate.models import BarrierCommandRecord, Device
+from gate.models import Approval, BarrierCommandRecord, Device
 from gate.models.types import utcnow
 from gate.services import ActionError, shiftbook, transaction
+
+MANUAL = "manual"  # source of an opening a guard ordered by hand (gate panel, car prompt)
 
 
 def command_ttl() -> timedelta:
@@ -80,7 +84,36 @@ def order_within(device: Device, action: str, reason: str, *, source: str,
         "command_id": cmd.id, "device": cmd.device, "action": action, "source": source,
         "reason": cmd.reason}, actor_id=actor_id, gate_id=gate_id, shift_id=shift_id)
     record.request_seq = entry.seq
+    if source == MANUAL and action == "open" and actor_id is not None:
+        _review_if_over_threshold(device, record, actor_id, gate_id, shift_id)
     return cmd
+
+
+def manual_opens_today(site: str, now: datetime) -> int:
+    """Openings by hand at this site since local midnight (the daily threshold counts these)."""
+    zone = ZoneInfo(current_app.config["GATE_TIMEZONE"])
+    midnight = datetime.combine(now.astimezone(zone).date(), time(0, 0), zone)
+    return db.session.scalar(select(func.count()).select_from(BarrierCommandRecord).where(
+        BarrierCommandRecord.site == site, BarrierCommandRecord.source == MANUAL,
+        BarrierCommandRecord.action == "open", BarrierCommandRecord.issued_at >= midnight)) or 0
+
+
+def _review_if_over_threshold(device: Device, record: BarrierCommandRecord, actor_id: int,
+                              gate_id: int | None, shift_id: int | None) -> None:
+    """Past the daily number of openings by hand, each one more waits for a supervisor's review."""
+    db.session.flush()
+    limit = current_app.config["GATE_MANUAL_OPEN_DAILY_LIMIT"]
+    if manual_opens_today(record.site, record.issued_at) <= limit:
+        return
+    minutes = current_app.config["GATE_MANUAL_OPEN_REVIEW_MINUTES"]
+    approval = Approval(site_id=device.site_id, kind="manual_open", command_id=record.id,
+                        requested_by=actor_id, requested_at=record.issued_at,
+                        due_at=record.issued_at + timedelta(minutes=minutes))
+    db.session.add(approval)
+    db.session.flush()
+    shiftbook.append("approval.requested", {"approval_id": approval.id, "kind": "manual_open",
+                                            "command_id": record.id},
+                     actor_id=actor_id, gate_id=gate_id, shift_id=shift_id)
 
 
 def record_outcome(command_id: str, outcome: str, state: str | None = None) -> bool:

@@ -106,7 +106,7 @@ def order_open(site: Site, event_id: int, reason: str, guard: User, shift_id: in
         raise ActionError("no_barrier", _l("No barrier is set up in this lane: open it by hand."))
     with transaction():
         # No plate in the reason: it goes into the chained book and out over MQTT.
-        command = barriers.order_within(barrier, "open", reason, source="kiosk",
+        command = barriers.order_within(barrier, "open", reason, source=barriers.MANUAL,
                                         actor_id=guard.id, shift_id=shift_id)
         _claim(site, event, {"action": "opened", "command_id": command.id, "reason": reason},
                guard, shift_id, _gate_id(_camera(site, event)))

@@ -72,7 +72,7 @@ def test_open_with_reason_done(app, guard, barrier):
     assert barrier.state == "open"
     with app.app_context():
         record = db.session.scalars(select(BarrierCommandRecord)).one()
-        assert (record.outcome, record.source, record.reason) == ("done", "kiosk", "访客已获业主确认")
+        assert (record.outcome, record.source, record.reason) == ("done", "manual", "访客已获业主确认")
         kinds = [e.kind for e in db.session.scalars(select(ShiftBookEntry).order_by(ShiftBookEntry.seq))]
         assert kinds[-2:] == ["barrier.command", "barrier.outcome"]
 

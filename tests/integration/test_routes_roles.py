@@ -21,10 +21,10 @@ LOGINS = {
 SAMPLE_ARGS = {"kind": "note", "shift_id": "1", "follow_id": "1", "filename": "gate.css",
                "code": "car-in", "action": "open", "visit_id": "1", "approval_id": "1",
                "incident_id": "1", "entry_id": "1", "visitor_id": "1",
-               "resident_id": "1",
+               "resident_id": "1", "script_key": "orders", "script_locale": "zh_CN",
                "pass_id": "1", "token": "GP1AAAA", "slip_id": "1", "unit_id": "1",
-               "event_id": "1", "session_id": "1",
-               "violation_id": "1", "photo_id": "1", "type_id": "1"}
+               "event_id": "1", "session_id": "1", "order_id": "1",
+               "violation_id": "1", "photo_id": "1", "type_id": "1", "guard_id": "1"}
 
 
 def _routes(app):

@@ -136,7 +136,7 @@ def test_open_by_hand_opens_the_lane_barrier(app, guard, car_in):
     assert message.startswith("success:"), message
     assert car_in.state == "open"
     [command] = _commands(app)
-    assert (command.device, command.source, command.outcome) == ("car-in", "kiosk", "done")
+    assert (command.device, command.source, command.outcome) == ("car-in", "manual", "done")
     assert UNKNOWN not in command.reason  # the reason goes into the chained book: no plate in it
     [handled] = _handled(app)
     assert "plate" not in handled
