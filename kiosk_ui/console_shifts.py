@@ -8,7 +8,6 @@ entries (gate.services.shift_review). Shifts are looked up through the estate's 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
@@ -19,8 +18,8 @@ from sqlalchemy import select
 
 from gate.domain.chain import record_digest
 from gate.extensions import db
-from gate.models import Checkpoint, Post, Role, Shift, User
-from gate.services import ActionError, auth, shift_review, signing
+from gate.models import Post, Role, Shift, User
+from gate.services import ActionError, auth, daily_pdf, shift_review
 from gate.services.shifts import shifts_between
 from kiosk_ui.forms import PlainForm, require_token
 from kiosk_ui.helpers import typed_day
@@ -99,21 +98,6 @@ def _shift(shift_id: int) -> Shift:
         abort(404)
 
 
-def _checkpoint(shift: Shift, handover) -> tuple[Checkpoint | None, bool | None]:
-    """The checkpoint signed at the handover, and whether its signature holds (None: no key)."""
-    if handover is None:
-        return None, None
-    cp = db.session.scalars(select(Checkpoint).where(Checkpoint.site == handover.site,
-                                                     Checkpoint.seq == handover.seq)).first()
-    if cp is None:
-        return None, None
-    public = signing.load_public_key(Path(current_app.config["GATE_SIGNING_KEY_PATH"]))
-    if public is None:
-        return cp, None
-    message = signing.checkpoint_message(cp.site, cp.seq, cp.row_hash, cp.signed_at)
-    return cp, (cp.row_hash == handover.row_hash and signing.verify_signature(public, cp.signature, message))
-
-
 @bp.get("/<int:shift_id>")
 @supervisors
 def report(shift_id: int):
@@ -123,7 +107,7 @@ def report(shift_id: int):
     handover = shift_review.data_of(rep.handover) if rep.handover else {}
     notes_ok = (handover.get("notes_digest") == record_digest({"notes": shift.handover_notes or ""})
                 if handover else None)
-    checkpoint, signature_ok = _checkpoint(shift, rep.handover)
+    checkpoint, signature_ok = daily_pdf.checkpoint_of(rep.handover)
     ids = {e.actor_id for e in rep.timeline if e.actor_id} | {e.actor_id for e in rep.history if e.actor_id}
     ids |= {n.actor_id for group in rep.notes.values() for n in group if n.actor_id}
     people = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(ids)))} if ids else {}

@@ -104,6 +104,15 @@ KINDS = {
     "violation_type.added": _l("Violation type added"),
     "violation_type.retired": _l("Violation type retired"),
     "script.changed": _l("Kiosk script reworded"),
+    "post_order.created": _l("Post order issued"),
+    "post_order.changed": _l("Post order changed"),
+    "post_order.retired": _l("Post order withdrawn"),
+    "deadline.overdue": _l("Deadline passed"),
+    "shift.closed": _l("Shift closed by a supervisor"),
+    "user.pin_reset": _l("PIN reset by a supervisor"),
+    "user.disabled": _l("Account disabled"),
+    "user.enabled": _l("Account enabled again"),
+    "user.unlocked": _l("Account unlocked"),
 }
 
 

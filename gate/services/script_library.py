@@ -23,8 +23,8 @@ from gate.extensions import db
 from gate.models import Role, ScriptText, Site, User
 from gate.models.types import utcnow
 from gate.services import ActionError, shiftbook, transaction
+from gate.services.builtin_scripts import SCRIPTS
 from gate.services.visitors import clean_text
-from kiosk_ui.scripts import SCRIPTS
 
 LOCALES = ("zh_CN", "en")
 MAX_TEXT = 300
