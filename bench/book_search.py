@@ -130,6 +130,13 @@ def main() -> None:
             ]
             for label, filters, before in cases:
                 timed(label, args.repeat, lambda f=filters, b=before: book_search.search(site, f, b))
+            # Worst case of the reference filters: a record named by very few entries, so the
+            # whole book is scanned (the statement search() builds for one visit id).
+            rare = select(ShiftBookEntry).where(ShiftBookEntry.site == site.code,
+                                                book_search._references("visit_id", {10_000_001}))
+            timed("rare reference (one visit, whole book)", args.repeat,
+                  lambda: book_search.Page(list(db.session.scalars(
+                      rare.order_by(ShiftBookEntry.seq.desc()).limit(51))), None))
             db.session.remove()
             db.engine.dispose()
 
