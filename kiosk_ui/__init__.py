@@ -59,6 +59,8 @@ def register_blueprints(app: Flask) -> None:
     from kiosk_ui import console_charts, console_guards, console_orders, console_pending, console_scripts
     for module in (console_orders, console_scripts, console_guards, console_charts, console_pending):
         app.register_blueprint(module.bp)
+    from kiosk_ui import kiosk_events  # server-sent events: live prompts, approvals and alerts
+    app.register_blueprint(kiosk_events.bp)
 
     @app.get("/")
     @public
