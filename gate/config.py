@@ -47,6 +47,8 @@ SETTINGS: dict[str, tuple[Any, Any]] = {
     "GATE_SIGNING_KEY_PATH": (None, _str),
     "GATE_ID_HMAC_KEY": (None, _str),
     "GATE_KIOSK_IDLE_MINUTES": (10, _int),
+    "GATE_EVENTS_STREAM_SECONDS": (25.0, float),  # one live-event stream, then the browser reconnects
+    "GATE_KIOSK_HOME_SECONDS": (120, _int),  # untouched kiosk page -> home (0: never)
     "GATE_LOGIN_MAX_FAILURES": (5, _int),
     "GATE_LOGIN_LOCK_MINUTES": (15, _int),
     "GATE_LOGIN_RATE_LIMIT": ("20 per minute", _str),
@@ -118,6 +120,8 @@ def _validate(values: dict[str, Any]) -> None:
             raise ConfigError(f"{key} must be lower-case, got {text!r}")
     if values["GATE_MANUAL_OPEN_DAILY_LIMIT"] < 0:
         raise ConfigError("GATE_MANUAL_OPEN_DAILY_LIMIT must be 0 (review every opening by hand) or more")
+    if not 0 <= values["GATE_KIOSK_HOME_SECONDS"] <= 3600:
+        raise ConfigError("GATE_KIOSK_HOME_SECONDS must be 0 (never) or a whole number of seconds up to 3600")
     if values["GATE_MQTT_PROTOCOL"] not in ("5", "3.1.1"):
         raise ConfigError("GATE_MQTT_PROTOCOL must be 5 or 3.1.1")
     for key in ("GATE_HOUSEKEEPING_MINUTES", "GATE_KIOSK_IDLE_MINUTES", "GATE_LOGIN_MAX_FAILURES",

@@ -8,6 +8,9 @@
   const table = document.querySelector("table[data-left]");
   const shown = { incidents: banner.dataset.incidentIds, approvals: banner.dataset.approvalIds };
   let offset = 0;  // server clock minus this device's clock, in ms
+  let asked = 0;  // requests sent; a late answer to an older one must not undo a newer one
+  let shownFor = 0;
+  const live = window.gateLive;  // live.js: approvals and alerts arrive as events, polling slows down
 
   function mmss(seconds) {
     const s = Math.abs(seconds);
@@ -36,11 +39,13 @@
   }
 
   function poll() {
+    const mine = ++asked;
     fetch(banner.dataset.alertsUrl, { headers: { Accept: "application/json" }, cache: "no-store",
                                       credentials: "same-origin" })
       .then((response) => (response.ok && !response.redirected ? response.json() : null))
       .then((data) => {
-        if (!data) return;
+        if (!data || mine < shownFor) return;
+        shownFor = mine;
         offset = Date.parse(data.now) - Date.now();
         show(data);
         tick();
@@ -49,6 +54,7 @@
   }
 
   setInterval(tick, 1000);
-  setInterval(poll, 5000);
+  (function every() { setTimeout(() => { poll(); every(); }, live ? live.every(5000) : 5000); })();
+  if (live) live.on(["approval", "incident", "alert", "resync"], poll);
   tick();
 })();

@@ -2,6 +2,7 @@
 (function () {
   const form = document.querySelector(".keypad-form");
   if (!form) return;
+  form.querySelectorAll("input[inputmode]").forEach((el) => { el.inputMode = "none"; });  // no tablet keyboard over the keys
   let target = form.querySelector("input[name=staff_no]");
   form.querySelectorAll("input").forEach((el) => el.addEventListener("focus", () => { target = el; }));
   form.querySelectorAll(".keypad .key").forEach((key) => {

@@ -50,12 +50,18 @@
   let lastRequest = Date.now();
   let pollTimer = null;
   let reloadTimer = null;
+  const live = window.gateLive;  // live.js: a pass decision arrives as an event, polling slows down
 
-  function schedule() { pollTimer = setTimeout(poll, 2000); }
+  function schedule() {
+    clearTimeout(pollTimer);  // an event's poll and the timer's poll leave one timer, not two
+    pollTimer = setTimeout(poll, live ? live.every(2000) : 2000);
+  }
 
   async function poll() {
+    clearTimeout(pollTimer);
     pollTimer = null;
     if (Date.now() - lastActive > idleMs - 5000) {
+      clearTimeout(reloadTimer);
       reloadTimer = setTimeout(() => location.reload(), Math.max(0, lastRequest + idleMs + 5000 - Date.now()));
       return;
     }
@@ -66,7 +72,7 @@
       if (r.ok) {
         const s = await r.json();
         const before = Number(recent.dataset.head);
-        if (String(s.head) !== recent.dataset.head) {
+        if (Number(s.head) > before) {  // a late answer to an older request changes nothing
           list.innerHTML = s.html;
           recent.dataset.head = String(s.head);
           list.querySelectorAll("[data-seq]").forEach((row) => {
@@ -87,5 +93,6 @@
     }
   }
   ["pointerdown", "keydown"].forEach((name) => document.addEventListener(name, active));
+  if (live) live.on(["pass_used", "pass_rejected", "resync"], () => { if (reloadTimer === null) poll(); });
   schedule();
 })();

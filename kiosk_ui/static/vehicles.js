@@ -15,6 +15,10 @@
   let lastActive = Date.now();
   let lastRequest = Date.now();
   let reloadTimer = null;
+  let pollTimer = null;
+  let asked = 0;  // requests sent; a late answer to an older one must not undo a newer one
+  let shown = 0;
+  const live = window.gateLive;  // live.js: a car prompt arrives as an event, polling slows down
 
   function fromHtml(html) {
     const box = document.createElement("div");
@@ -57,18 +61,25 @@
     form.dataset.sent = "1";
   });
 
-  function schedule() { setTimeout(poll, 1000); }
+  function schedule() {
+    clearTimeout(pollTimer);  // an event's poll and the timer's poll leave one timer, not two
+    pollTimer = setTimeout(poll, live ? live.every(1000) : 1000);
+  }
 
   async function poll() {
     if (Date.now() - lastActive > idleMs - 5000) {
+      clearTimeout(pollTimer);
+      clearTimeout(reloadTimer);
       reloadTimer = setTimeout(() => location.reload(), Math.max(0, lastRequest + idleMs + 5000 - Date.now()));
       return;
     }
     try {
+      const mine = ++asked;
       const r = await fetch(panel.dataset.url, {headers: {Accept: "application/json"}, cache: "no-store"});
       lastRequest = Date.now();
       if (r.redirected) { location.reload(); return; }  // signed out: the login page takes over
-      if (r.ok) show((await r.json()).items || []);
+      const items = r.ok ? (await r.json()).items || [] : null;
+      if (items && mine > shown) { shown = mine; show(items); }
     } catch (e) { /* network hiccup: try again */ }
     schedule();
   }
@@ -85,5 +96,6 @@
   window.addEventListener("pageshow", () => {
     panel.querySelectorAll("form[data-sent]").forEach((form) => { delete form.dataset.sent; });
   });
+  if (live) live.on(["vehicle_prompt", "vehicle_handled", "resync"], () => { if (reloadTimer === null) poll(); });
   schedule();
 })();

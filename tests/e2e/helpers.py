@@ -48,6 +48,7 @@ def quick_login(page: Page, base_url: str, staff_no: str = GUARD[0], pin: str = 
 def start_shift(page: Page) -> None:
     """On the start-shift page: tick every post order and start; lands on the tiles."""
     expect(page).to_have_url(START_URL)
+    page.wait_for_load_state()  # ticking before the page is ready leaves boxes unticked
     acks = page.get_by_test_id("ack")
     for box in acks.all():
         box.check()

@@ -26,7 +26,13 @@ def open_kiosk_page(page: Page, base_url: str, name: str) -> None:
     quick_login(page, base_url)
     if name == "start":
         return
+    page.wait_for_load_state()  # start_shift ticks the boxes present: all of them, not the first few
     start_shift(page)
+    open_from_home(page, base_url, name)
+
+
+def open_from_home(page: Page, base_url: str, name: str) -> None:
+    """From the kiosk home, on shift, walk to one of the PAGES after "home"."""
     if name.startswith("journal-"):
         kind = name.removeprefix("journal-")
         page.get_by_test_id(f"tile-{kind}").tap()

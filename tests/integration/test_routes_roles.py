@@ -76,7 +76,7 @@ def test_anonymous_is_sent_to_login(app, client):
     """Protects every non-public route from anonymous users: redirect to the right login page."""
     for endpoint, method, path in _routes(app):
         roles = allowed_roles(app, endpoint)
-        if roles is None:
+        if roles is None or endpoint.startswith("kiosk_events."):  # 401, see test_live_events.py
             continue
         response = client.open(path, method=method)
         assert response.status_code == 302, f"{method} {path}"
