@@ -38,6 +38,40 @@ def layout_findings(page: Page) -> list[str]:
     }""", [TARGETS, MIN_TARGET_PX])
 
 
+MIN_TEXT_PX = 18  # issue 9: text ≥ 18 px
+NO_WAY_BACK = {"login", "start", "home", "car-prompt"}  # home and its prompt: where a guard goes back *to*
+# The gates panel shows one card per barrier, each with its own "Open"; the printed violation
+# notice is paper (A5), not a touch screen.
+MANY_PRIMARY = {"gates"}
+PAPER = {"violation-notice"}
+
+
+def touch_findings(page: Page, name: str) -> list[str]:
+    """Text under MIN_TEXT_PX, more than one primary button, and no visible way back or cancel."""
+    return page.evaluate("""([min, needsBack, onePrimary]) => {
+        const found = [];
+        const seen = new Set();
+        const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+        for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+            const el = node.parentElement;
+            if (!node.textContent.trim() || !el || seen.has(el) || !el.checkVisibility()) continue;
+            seen.add(el);
+            const size = parseFloat(getComputedStyle(el).fontSize);
+            const what = `${el.tagName.toLowerCase()}.${[...el.classList].join(".")}`;
+            if (size < min) found.push(`${size} px text (${what}): ${node.textContent.trim().slice(0, 40)}`);
+        }
+        const primaries = [...document.querySelectorAll(".btn.primary")].filter((b) => b.checkVisibility());
+        if (onePrimary && primaries.length > 1) {
+            const names = primaries.map((b) => b.textContent.trim()).join(" | ");
+            found.push(`${primaries.length} primary buttons: ${names}`);
+        }
+        const ways = '[data-testid="to-home"], [data-testid="back"], [data-testid="cancel"]';
+        const back = [...document.querySelectorAll(ways)].filter((b) => b.checkVisibility());
+        if (needsBack && back.length === 0) found.push("no visible way back or cancel");
+        return found;
+    }""", [0 if name in PAPER else MIN_TEXT_PX, name not in NO_WAY_BACK, name not in MANY_PRIMARY])
+
+
 def other_hosts(page: Page, base_url: str) -> list[str]:
     """From now on, abort the page's requests to any host but `base_url`'s; the list collects them."""
     own = urlsplit(base_url).netloc
@@ -69,8 +103,10 @@ def test_every_kiosk_screen(page: Page, app, live_server: str, screens_dir: Path
     """Protects issue 9 on every kiosk screen (the touch-layout pages, the car prompt, the visitor
     steps, a scanned pass and slip, the violation form and its printed notice): no serious or
     critical axe-core violation (contrast, names of fields and buttons, lang, landmarks); no request
-    to a host other than the app (offline estates); at 1920×1080 no horizontal scrolling and touch
-    targets ≥ 48 px. Saves test-results/screens/kiosk-<name>.png at 1280×800 (and the home at 1920)."""
+    to a host other than the app (offline estates); no text under 18 px, at most one primary button
+    and a visible way back or cancel (see MANY_PRIMARY, PAPER, NO_WAY_BACK for the exceptions);
+    at 1920×1080 no horizontal scrolling and touch targets ≥ 48 px. Saves
+    test-results/screens/kiosk-<name>.png at 1280×800 (and the home at 1920)."""
     session_seconds = app.config["GATE_KIOSK_IDLE_MINUTES"] * 60
     foreign = other_hosts(page, live_server)
     findings: dict[str, list[str]] = {}
@@ -78,7 +114,7 @@ def test_every_kiosk_screen(page: Page, app, live_server: str, screens_dir: Path
     for name in walk_kiosk(page, app, live_server):
         walked.append(name)
         page.screenshot(path=str(screens_dir / f"kiosk-{name}.png"), full_page=True)
-        found = axe_findings(page) + refresh_findings(page, session_seconds)
+        found = axe_findings(page) + refresh_findings(page, session_seconds) + touch_findings(page, name)
         page.set_viewport_size(WIDE)
         found += [f"1920×1080: {line}" for line in layout_findings(page)]
         if name == "home":
