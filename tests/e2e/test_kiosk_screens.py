@@ -39,6 +39,7 @@ def layout_findings(page: Page) -> list[str]:
 
 
 MIN_TEXT_PX = 18  # issue 9: text ≥ 18 px
+MIN_GAP_PX = 8  # issue 9: ≥ 8 px between touch targets
 NO_WAY_BACK = {"login", "start", "home", "car-prompt"}  # home and its prompt: where a guard goes back *to*
 # The gates panel shows one card per barrier, each with its own "Open"; the printed violation
 # notice is paper (A5), not a touch screen.
@@ -47,8 +48,9 @@ PAPER = {"violation-notice"}
 
 
 def touch_findings(page: Page, name: str) -> list[str]:
-    """Text under MIN_TEXT_PX, more than one primary button, and no visible way back or cancel."""
-    return page.evaluate("""([min, needsBack, onePrimary]) => {
+    """Text under MIN_TEXT_PX, more than one primary button, no visible way back or cancel, and
+    touch targets closer than MIN_GAP_PX to a neighbour."""
+    return page.evaluate("""([min, needsBack, onePrimary, targets, minGap]) => {
         const found = [];
         const seen = new Set();
         const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
@@ -68,8 +70,27 @@ def touch_findings(page: Page, name: str) -> list[str]:
         const ways = '[data-testid="to-home"], [data-testid="back"], [data-testid="cancel"]';
         const back = [...document.querySelectorAll(ways)].filter((b) => b.checkVisibility());
         if (needsBack && back.length === 0) found.push("no visible way back or cancel");
+        // Neighbouring touch targets (side by side or one above the other) at least MIN_GAP apart.
+        const boxes = [...document.querySelectorAll(targets)].filter((t) => t.checkVisibility())
+            .map((t) => [t, t.getBoundingClientRect()]).filter(([, b]) => b.width > 0);
+        for (let i = 0; i < boxes.length; i++) {
+            for (let j = i + 1; j < boxes.length; j++) {
+                const [a, p] = boxes[i], [b, q] = boxes[j];
+                if (a.contains(b) || b.contains(a)) continue;
+                const overlapX = Math.min(p.right, q.right) - Math.max(p.left, q.left);
+                const overlapY = Math.min(p.bottom, q.bottom) - Math.max(p.top, q.top);
+                const gapX = Math.max(p.left, q.left) - Math.min(p.right, q.right);
+                const gapY = Math.max(p.top, q.top) - Math.min(p.bottom, q.bottom);
+                const close = (overlapY > 0 && gapX < minGap) || (overlapX > 0 && gapY < minGap);
+                if (close) {
+                    const pair = [a, b].map((t) => t.textContent.trim().slice(0, 20)).join(" / ");
+                    found.push(`targets ${Math.round(Math.max(gapX, gapY))} px apart: ${pair}`);
+                }
+            }
+        }
         return found;
-    }""", [0 if name in PAPER else MIN_TEXT_PX, name not in NO_WAY_BACK, name not in MANY_PRIMARY])
+    }""", [0 if name in PAPER else MIN_TEXT_PX, name not in NO_WAY_BACK, name not in MANY_PRIMARY,
+           TARGETS, MIN_GAP_PX])
 
 
 def other_hosts(page: Page, base_url: str) -> list[str]:
