@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, g, request, session
+from flask import Blueprint, Flask, Response, current_app, request, session
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -93,13 +93,6 @@ CONSOLE_EVENTS: dict[str, Callable[[dict], Event]] = {
 }
 
 
-@bp.url_value_preprocessor
-def _keep_idle_clock(_endpoint: str | None, _values: dict | None) -> None:
-    # Runs before the app's session rules stamp session["seen"]: a stream the browser reopens
-    # every 25 s must not keep an untouched kiosk signed in, so the stamp is put back below.
-    g.events_seen = session.get("seen")
-
-
 @bp.after_request
 def _no_redirects(response: Response) -> Response:
     # An EventSource cannot follow a sign-in redirect; 401 tells live.js to stop and fall back.
@@ -123,15 +116,13 @@ def console() -> Response:
 
 
 def _respond(kinds: dict[str, Callable[[dict], Event]]) -> Response:
-    if g.events_seen is not None:
-        session["seen"] = g.events_seen
     if not _can_stream(request.environ):
         # 204 tells EventSource not to reconnect; the pages keep polling instead.
         return Response(status=204, headers={"Cache-Control": "no-store"})
     site = current_site().code
     after = _start(site, request.headers.get("Last-Event-ID") or request.args.get("last"))
     who = _Who(current_user.id, current_user.session_epoch,
-               g.events_seen if current_user.role == Role.GUARD else None)
+               session.get("seen") if current_user.role == Role.GUARD else None)
     app = current_app._get_current_object()
     db.session.remove()  # the stream runs outside this request's session
     response = Response(_stream(app, site, kinds, after, who), mimetype="text/event-stream")

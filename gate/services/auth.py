@@ -193,11 +193,23 @@ def install_session_rules(app: Flask) -> None:
             log_out(current_user, reason="idle")
             flash(gettext("Your session expired after inactivity. Please log in again."), "warning")
             return redirect(url_for("auth.kiosk_login"))
-        session["seen"] = time.time()
+        if not _background():
+            session["seen"] = time.time()
         g.actor_id = current_user.id
         if current_user.role not in roles:
             abort(403)
         return None
+
+
+def _background() -> bool:
+    """A page's own poll (header X-Gate-Background) or an event stream: not the guard's activity.
+
+    They leave the session cookie untouched: a poll answered while a scan's POST stores its
+    verdict in the session would otherwise send the older session back and lose the verdict,
+    and an untouched kiosk would never time out.
+    """
+    return (request.headers.get("X-Gate-Background") == "1"
+            or request.accept_mimetypes.best == "text/event-stream")
 
 
 def _idle_expired() -> bool:

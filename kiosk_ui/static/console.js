@@ -40,7 +40,7 @@
 
   function poll() {
     const mine = ++asked;
-    fetch(banner.dataset.alertsUrl, { headers: { Accept: "application/json" }, cache: "no-store",
+    fetch(banner.dataset.alertsUrl, { headers: { Accept: "application/json", "X-Gate-Background": "1" }, cache: "no-store",
                                       credentials: "same-origin" })
       .then((response) => (response.ok && !response.redirected ? response.json() : null))
       .then((data) => {

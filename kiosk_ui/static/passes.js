@@ -66,7 +66,7 @@
       return;
     }
     try {
-      const r = await fetch(recent.dataset.url, {headers: {Accept: "application/json"}, cache: "no-store"});
+      const r = await fetch(recent.dataset.url, {headers: {Accept: "application/json", "X-Gate-Background": "1"}, cache: "no-store"});
       lastRequest = Date.now();
       if (r.redirected) { location.reload(); return; }  // signed out: the login page takes over
       if (r.ok) {

@@ -75,7 +75,7 @@
     }
     try {
       const mine = ++asked;
-      const r = await fetch(panel.dataset.url, {headers: {Accept: "application/json"}, cache: "no-store"});
+      const r = await fetch(panel.dataset.url, {headers: {Accept: "application/json", "X-Gate-Background": "1"}, cache: "no-store"});
       lastRequest = Date.now();
       if (r.redirected) { location.reload(); return; }  // signed out: the login page takes over
       const items = r.ok ? (await r.json()).items || [] : null;

@@ -87,6 +87,19 @@ def test_idle_kiosk_session_expires(app, kiosk, monkeypatch):
     assert response.headers["Location"].endswith("/kiosk/login")
 
 
+def test_background_polls_leave_the_session_cookie_alone(kiosk):
+    """Protects a scan's verdict kept in the session: a page's own poll (X-Gate-Background) sends
+    no session cookie back, so a poll answered just after the scan's POST cannot put the older
+    session (without the verdict) back; and polls do not keep an untouched kiosk signed in."""
+    kiosk.login(*GUARD)
+    kiosk.start_shift()
+    poll = kiosk.client.get("/kiosk/passes/recent", headers={"Accept": "application/json",
+                                                             "X-Gate-Background": "1"})
+    assert poll.status_code == 200 and "Set-Cookie" not in poll.headers
+    page = kiosk.client.get("/kiosk/passes/recent", headers={"Accept": "application/json"})
+    assert "Set-Cookie" in page.headers  # a request the guard made: the idle clock restarts
+
+
 def test_logout_ends_old_cookie(app, kiosk):
     """Protects against a copied session cookie: after logout it no longer works."""
     kiosk.login(*GUARD)

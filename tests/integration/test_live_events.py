@@ -66,7 +66,9 @@ def _frames(text: str) -> list[dict]:
 
 
 def _read(client, path: str, last: int | None = None):
-    headers = {"Last-Event-ID": str(last)} if last is not None else {}
+    headers = {"Accept": "text/event-stream"}  # what a browser's EventSource sends
+    if last is not None:
+        headers["Last-Event-ID"] = str(last)
     response = client.get(path, headers=headers)
     return response, response.get_data(as_text=True)
 
