@@ -24,9 +24,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from gate.extensions import db
-from gate.models import Approval, DeadlineAlert, FollowUp, Site
+from gate.models import DeadlineAlert, FollowUp, Site
 from gate.models.types import utcnow
-from gate.services import incidents, journal, shiftbook, transaction
+from gate.services import incidents, journal, shiftbook, transaction, visits
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +56,8 @@ def incident_hours() -> int:
 
 
 def _approvals(site_id: int) -> list[Deadline]:
-    rows = db.session.scalars(select(Approval).where(Approval.site_id == site_id,
-                                                     Approval.decided_at.is_(None)))
-    return [Deadline("approval", a.id, a.kind, a.requested_at, a.due_at, a.requested_by) for a in rows]
+    return [Deadline("approval", a.id, a.kind, a.requested_at, a.due_at, a.requested_by)
+            for a in visits.pending_approvals(site_id)]
 
 
 def _incidents(site_id: int) -> list[Deadline]:

@@ -241,11 +241,12 @@ def test_bridge_publishes_one_alert_per_overdue_item(app_config, fresh_mosquitto
     try:
         assert subscribed.wait(5)
         wait_for(lambda: alerts, timeout=10, what="the overdue alert")
-        with app.app_context():  # let a few more checks run: none may repeat the alert
+        with app.app_context():
             wait_for(lambda: db.session.scalar(select(func.count()).select_from(DeadlineAlert)) == 1,
                      what="the claim")
             db.session.remove()
-        threading.Event().wait(3)
+        checked = bridge.deadline_checks  # let three more checks run: none may repeat the alert
+        wait_for(lambda: bridge.deadline_checks >= checked + 3, what="three more deadline checks")
         assert len(alerts) == 1
         assert alerts[0]["kind"] == "overdue_approval" and f"#{approval_id}" in alerts[0]["text"]
         assert "王五" not in alerts[0]["text"]
