@@ -64,6 +64,8 @@ SETTINGS: dict[str, tuple[Any, Any]] = {
     # A read older than this (late delivery, a camera replaying its queue) opens nothing.
     "GATE_PLATE_MAX_AGE_SECONDS": (120, _int),
     "GATE_COMMAND_TTL_SECONDS": (5.0, float),
+    # How long a process trusts what it read of a camera's lane and barrier (0: read every time).
+    "GATE_TOPOLOGY_CACHE_SECONDS": (30, _int),
     # 时效制: openings by hand per local day before each further one needs a supervisor's review,
     # the time the supervisor has for it, how long an incident may stay open, how often to check
     "GATE_MANUAL_OPEN_DAILY_LIMIT": (10, _int),

@@ -22,6 +22,7 @@ from gate.extensions import db
 from gate.models import Approval, BarrierCommandRecord, Device
 from gate.models.types import utcnow
 from gate.services import ActionError, shiftbook, transaction
+from gate.services.camera_lanes import BarrierRef
 
 MANUAL = "manual"  # source of an opening a guard ordered by hand (gate panel, car prompt)
 
@@ -59,7 +60,7 @@ def order(device: Device, action: str, reason: str, *, source: str, actor_id: in
                             gate_id=gate_id, shift_id=shift_id, ttl=ttl)
 
 
-def order_within(device: Device, action: str, reason: str, *, source: str,
+def order_within(device: Device | BarrierRef, action: str, reason: str, *, source: str,
                  actor_id: int | None = None, gate_id: int | None = None,
                  shift_id: int | None = None, ttl: timedelta | None = None) -> BarrierCommand:
     """Like order(), inside the caller's transaction (a plate decision and its order commit together)."""
@@ -70,20 +71,21 @@ def order_within(device: Device, action: str, reason: str, *, source: str,
     reason = (reason or "").strip()
     if not reason:
         raise ActionError("reason_required", _("Say why the barrier is being operated."))
-    if gate_id is None and device.lane is not None:
+    if gate_id is None and isinstance(device, Device) and device.lane is not None:
         gate_id = device.lane.gate_id
     now = utcnow()
     cmd = BarrierCommand(id=str(uuid.uuid4()), site=current_app.config["GATE_SITE"],
                          device=device.code, action=action, reason=reason[:200], issued_at=now,
                          expires_at=now + (ttl or command_ttl()))
-    record = BarrierCommandRecord(id=cmd.id, site=cmd.site, device=cmd.device, action=action,
-                                  reason=cmd.reason, source=source, actor_id=actor_id,
-                                  issued_at=now, expires_at=cmd.expires_at)
-    db.session.add(record)
+    # The entry first, so the command row is inserted once with its seq (no UPDATE after).
     entry = shiftbook.append("barrier.command", {
         "command_id": cmd.id, "device": cmd.device, "action": action, "source": source,
         "reason": cmd.reason}, actor_id=actor_id, gate_id=gate_id, shift_id=shift_id)
-    record.request_seq = entry.seq
+    record = BarrierCommandRecord(id=cmd.id, site=cmd.site, device=cmd.device, action=action,
+                                  reason=cmd.reason, source=source, actor_id=actor_id,
+                                  issued_at=now, expires_at=cmd.expires_at,
+                                  request_seq=entry.seq)
+    db.session.add(record)
     if source == MANUAL and action == "open" and actor_id is not None:
         _review_if_over_threshold(device, record, actor_id, gate_id, shift_id)
     return cmd

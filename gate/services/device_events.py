@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from gate.domain.events import Availability, BarrierState, CardRead, Scan
 from gate.domain.idcard import parse_resident_id
@@ -17,22 +17,18 @@ from gate.services.privacy import protect_id
 def claim(site: str, device: str, event_id: str, kind: str, summary: dict) -> DeviceEvent | None:
     """Record an event inside the caller's transaction; None if that event_id was handled before.
 
-    The unique key (site, device, event_id) settles races between bridges: a savepoint keeps
-    the caller's transaction usable when the insert collides.
+    One INSERT … ON CONFLICT DO NOTHING RETURNING on the unique key (site, device, event_id):
+    it settles races between bridges without a read first or a savepoint, and a collision
+    leaves the caller's transaction usable.
     """
-    existing = db.session.scalars(select(DeviceEvent.id).where(
-        DeviceEvent.site == site, DeviceEvent.device == device,
-        DeviceEvent.event_id == event_id)).first()
-    if existing is not None:
-        return None
-    event = DeviceEvent(site=site, device=device, event_id=event_id, kind=kind, summary=summary,
-                        received_at=utcnow())
-    try:
-        with db.session.begin_nested():
-            db.session.add(event)
-    except IntegrityError:
-        return None
-    return event
+    dialect = db.session.get_bind().dialect.name
+    insert = {"postgresql": pg_insert, "sqlite": sqlite_insert}[dialect]
+    stmt = (insert(DeviceEvent)
+            .values(site=site, device=device, event_id=event_id, kind=kind, summary=summary,
+                    received_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["site", "device", "event_id"])
+            .returning(DeviceEvent))
+    return db.session.scalars(stmt).one_or_none()
 
 
 def record_scan(scan: Scan) -> DeviceEvent | None:

@@ -78,11 +78,12 @@ def append(kind: str, data: dict[str, Any] | None = None, *, actor_id: int | Non
     digest = row_hash(CHAIN_VERSION, seq, prev, entry_body(fields))
     values = dict(fields, data=canonical_json(payload), seq=seq, version=CHAIN_VERSION,
                   prev_hash=prev, row_hash=digest)
-    entry_id = db.session.execute(insert(ShiftBookEntry).values(**values)
-                                  .returning(ShiftBookEntry.id)).scalar_one()
+    # RETURNING the whole row gives the caller its entry without reading it back.
+    entry = db.session.scalars(insert(ShiftBookEntry).values(**values)
+                               .returning(ShiftBookEntry)).one()
     db.session.execute(update(ShiftBookHead).where(ShiftBookHead.site == site)
                        .values(row_hash=digest))
-    return db.session.get(ShiftBookEntry, entry_id)
+    return entry
 
 
 def body_of(entry: ShiftBookEntry) -> str:

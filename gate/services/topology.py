@@ -20,7 +20,7 @@ from sqlalchemy import select
 from gate.domain.topology import Problem, SiteTopology, TopologyError, load_topology, parse_topology
 from gate.extensions import db
 from gate.models import Building, Device, Gate, Lane, Post, Site, Unit
-from gate.services import shiftbook, sites
+from gate.services import camera_lanes, shiftbook, sites
 
 PARTS = ("site", "posts", "gates", "lanes", "devices", "buildings", "units")
 DEMO_FILE = "data/demo-site.toml"  # inside the gate package; deploy/demo-site.toml links to it
@@ -104,6 +104,7 @@ def apply_topology(topo: SiteTopology, *, actor_id: int | None = None) -> Applie
     gates and lanes, which are left as they are). One `site.topology` shift-book entry is
     written when something changed, with the counts.
     """
+    camera_lanes.forget()
     site = db.session.scalars(select(Site).where(Site.code == topo.code)).first()
     if site is None:
         site = sites.create_site(topo.code, topo.name)

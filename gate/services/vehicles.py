@@ -24,10 +24,11 @@ from sqlalchemy.orm import contains_eager
 from gate.domain.events import BarrierCommand, PlateRead
 from gate.domain.plates import normalize_plate
 from gate.extensions import db
-from gate.models import Device, DeviceEvent, Lane, Resident, Site, Vehicle
+from gate.models import Device, DeviceEvent, Resident, Vehicle
 from gate.models.types import utcnow
 from gate.services import (
     barriers,
+    camera_lanes,
     device_events,
     parking,
     pass_gate,
@@ -105,72 +106,69 @@ def _read_time(read: PlateRead, now: datetime) -> tuple[datetime, bool]:
     return read.at, False
 
 
-def _decide(site: Site, read: PlateRead, plate: str | None, at: datetime, stale: bool):
+def _decide(site_id: int, read: PlateRead, plate: str | None, at: datetime, stale: bool):
     """The decision for a read, and the resident car or visitor pass it rests on."""
     found = None
     if plate is None:
         return PlateDecision("prompt", "unreadable", None), None
     if read.confidence < current_app.config.get("GATE_PLATE_MIN_CONFIDENCE", MIN_CONFIDENCE):
         return PlateDecision("prompt", "low_confidence", plate), None
-    if read.direction == "in" and parking.exit_only_before(site.id, plate, at) is not None:
+    if read.direction == "in" and parking.exit_only_before(site_id, plate, at) is not None:
         return PlateDecision("ignore", "out_of_order", plate), None
     if stale:
         return PlateDecision("ignore", "stale", plate), None
     if _seen_just_now(read, plate):
         return PlateDecision("ignore", "repeat", plate), None
-    if vehicle_lists.match(site.id, "blocklist", plate, at) is not None:
+    if vehicle_lists.match(site_id, "blocklist", plate, at) is not None:
         return PlateDecision("prompt", "blocked", plate), None
-    if (found := _resident_vehicle(site.id, plate, at)) is not None:
+    if (found := _resident_vehicle(site_id, plate, at)) is not None:
         return PlateDecision("open", "resident", plate), found
-    if read.direction == "in" and (found := pass_gate.vehicle_pass(site.id, plate, at)):
+    if read.direction == "in" and (found := pass_gate.vehicle_pass(site_id, plate, at)):
         return PlateDecision("open", "visitor_pass", plate), found
-    if read.direction == "out" and parking.open_session(site.id, plate) is not None:
+    if read.direction == "out" and parking.open_session(site_id, plate) is not None:
         return PlateDecision("open", "exit", plate), None  # a car we let in may always leave
-    if vehicle_lists.match(site.id, "vip", plate, at) is not None:
+    if vehicle_lists.match(site_id, "vip", plate, at) is not None:
         return PlateDecision("open", "vip", plate), None
     if read.direction == "out":
         return PlateDecision("prompt", "no_entry", plate), None  # leaving, but never seen coming in
     return PlateDecision("prompt", "unknown", plate), None
 
 
-def _sessions(site: Site, read: PlateRead, decision: PlateDecision, at: datetime, event_id: int,
+def _sessions(site_id: int, read: PlateRead, decision: PlateDecision, at: datetime, event_id: int,
               found, visit) -> int | None:
     """Keep parking sessions in step with a read (inside the decision's transaction)."""
     plate = decision.plate
     if plate is None:
         return None
     if decision.reason == "out_of_order":
-        return parking.enter(site.id, plate, "unknown", at, event_id=event_id).id
+        return parking.enter(site_id, plate, "unknown", at, event_id=event_id).id
     if read.direction == "out" and (decision.action == "open" or decision.reason == "stale"):
         kind = decision.reason if decision.reason in ("resident", "vip") else "unknown"
-        return parking.leave(site.id, plate, at, kind=kind, event_id=event_id).id
+        return parking.leave(site_id, plate, at, kind=kind, event_id=event_id).id
     if read.direction != "in" or decision.action != "open":
         return None
     if decision.reason == "resident":
-        return parking.enter(site.id, plate, "resident", at, event_id=event_id,
+        return parking.enter(site_id, plate, "resident", at, event_id=event_id,
                              unit_id=found.resident.unit_id, late_checked=True).id
     if decision.reason == "visitor_pass":
-        return parking.enter(site.id, plate, "visitor_pass", at, event_id=event_id, pass_id=found.id,
+        return parking.enter(site_id, plate, "visitor_pass", at, event_id=event_id, pass_id=found.id,
                              visit_id=visit.id if visit else None, unit_id=found.unit_id,
                              expected_until=found.valid_until, late_checked=True).id
-    return parking.enter(site.id, plate, decision.reason, at, event_id=event_id, late_checked=True).id
+    return parking.enter(site_id, plate, decision.reason, at, event_id=event_id, late_checked=True).id
 
 
 def handle_plate(read: PlateRead) -> PlateDecision | None:
     """Decide on one plate read, in one transaction with its entries; None if seen before."""
-    site = db.session.scalars(select(Site).where(Site.code == read.site)).one()
-    camera = db.session.scalars(select(Device).where(
-        Device.site_id == site.id, Device.kind == "camera", Device.code == read.device)).first()
-    if camera is None:
+    place = camera_lanes.camera_lane(read.site, read.device)
+    if place is None:
         raise ValueError(f"camera {read.device!r} is not configured for site {read.site!r}")
     try:
         plate = normalize_plate(read.plate)
     except ValueError:
         plate = None
     at, stale = _read_time(read, utcnow())
-    barrier = lane_barrier(camera)
-    lane = db.session.get(Lane, camera.lane_id) if camera.lane_id else None
-    decision, found = _decide(site, read, plate, at, stale)
+    barrier = place.barrier
+    decision, found = _decide(place.site_id, read, plate, at, stale)
     if decision.action == "open" and barrier is None:
         decision = PlateDecision("prompt", "no_barrier", plate)
     with transaction():
@@ -188,20 +186,20 @@ def handle_plate(read: PlateRead) -> PlateDecision | None:
             if visit is None:  # another read took the last use
                 decision = PlateDecision("prompt", "pass_used_up", plate)
                 event.summary = dict(event.summary, decision="prompt", reason=decision.reason)
-        session_id = _sessions(site, read, decision, at, event.id, found, visit)
+        session_id = _sessions(place.site_id, read, decision, at, event.id, found, visit)
         command = None
         if decision.action == "open":
             why = {"resident": "resident vehicle", "visitor_pass": "visitor pass",
                    "vip": "leadership vehicle", "exit": "car leaving"}[decision.reason]
             command = barriers.order_within(barrier, "open", f"{why} ({read.direction})",
-                                            source="plate", gate_id=lane.gate_id if lane else None)
+                                            source="plate", gate_id=place.gate_id)
         if session_id is not None or command is not None:  # one UPDATE of the event, not two
             event.summary = dict(event.summary, session_id=session_id,
                                  command_id=command.id if command else None)
         shiftbook.append("vehicle.read", {
             "device_event_id": event.id, "device": read.device, "direction": read.direction,
             "decision": decision.action, "reason": decision.reason, "session_id": session_id},
-            gate_id=lane.gate_id if lane else None)
+            gate_id=place.gate_id)
     # The plate itself stays in the device event (purged on schedule), out of the log.
     log.info("plate read %s on %s/%s (%s): %s, %s", read.event_id[:64], read.site, read.device,
              read.direction, decision.action, decision.reason)
