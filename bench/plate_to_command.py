@@ -236,7 +236,11 @@ def main(argv: list[str] | None = None) -> int:
             for proc in bridges:
                 proc.terminate()
             for proc in bridges:
-                proc.wait(15)
+                try:
+                    proc.wait(15)
+                except subprocess.TimeoutExpired:  # still working off a backlog
+                    proc.kill()
+                    proc.wait(5)
     print()
     benchlib.print_table(["database", "bridges", "events/s", "floor p50 / p99 ms",
                           "plate→command p50 / p95 / p99 / max ms", "added p50 / p99 ms",

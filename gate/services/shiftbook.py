@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import current_app, g
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import bindparam, event, insert, select, update
 from sqlalchemy.orm import Session
 
 from gate.domain.chain import (
@@ -41,6 +41,16 @@ def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+# Built once: the shift book is appended to on every action (twice per plate decision), and
+# building ORM statements each time cost more than the database work itself (profiled).
+_HEAD = ShiftBookHead.__table__
+_BUMP = (update(_HEAD).where(_HEAD.c.site == bindparam("head_site"))
+         .values(seq=_HEAD.c.seq + 1).returning(_HEAD.c.seq, _HEAD.c.row_hash))
+_INSERT = insert(ShiftBookEntry.__table__).returning(ShiftBookEntry.__table__.c.id)
+_SET_HASH = (update(_HEAD).where(_HEAD.c.site == bindparam("head_site"))
+             .values(row_hash=bindparam("head_hash")))
+
+
 def ensure_head(site: str) -> None:
     """Create the site's chain head (genesis) if it does not exist yet; call within a transaction."""
     if db.session.get(ShiftBookHead, site) is None:
@@ -62,11 +72,8 @@ def append(kind: str, data: dict[str, Any] | None = None, *, actor_id: int | Non
     site = site or site_code()
     if actor_id is None:
         actor_id = getattr(g, "actor_id", None)
-    bumped = db.session.execute(
-        update(ShiftBookHead).where(ShiftBookHead.site == site)
-        .values(seq=ShiftBookHead.seq + 1)
-        .returning(ShiftBookHead.seq, ShiftBookHead.row_hash)
-    ).one_or_none()
+    conn = db.session.connection()  # Core on the session's connection: see _BUMP
+    bumped = conn.execute(_BUMP, {"head_site": site}).one_or_none()
     if bumped is None:
         raise RuntimeError(f"site {site!r} has no shift book yet; load it with 'gate demo' "
                            "or create the site first")
@@ -78,12 +85,10 @@ def append(kind: str, data: dict[str, Any] | None = None, *, actor_id: int | Non
     digest = row_hash(CHAIN_VERSION, seq, prev, entry_body(fields))
     values = dict(fields, data=canonical_json(payload), seq=seq, version=CHAIN_VERSION,
                   prev_hash=prev, row_hash=digest)
-    # RETURNING the whole row gives the caller its entry without reading it back.
-    entry = db.session.scalars(insert(ShiftBookEntry).values(**values)
-                               .returning(ShiftBookEntry)).one()
-    db.session.execute(update(ShiftBookHead).where(ShiftBookHead.site == site)
-                       .values(row_hash=digest))
-    return entry
+    entry_id = conn.execute(_INSERT, values).scalar_one()
+    conn.execute(_SET_HASH, {"head_site": site, "head_hash": digest})
+    # The caller reads seq (and id) of its entry: a plain object, not a second SELECT.
+    return ShiftBookEntry(id=entry_id, **values)
 
 
 def body_of(entry: ShiftBookEntry) -> str:

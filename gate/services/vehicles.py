@@ -18,23 +18,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import contains_eager
+from sqlalchemy import select
 
 from gate.domain.events import BarrierCommand, PlateRead
 from gate.domain.plates import normalize_plate
 from gate.extensions import db
-from gate.models import Device, DeviceEvent, Resident, Vehicle
+from gate.models import Device
 from gate.models.types import utcnow
 from gate.services import (
     barriers,
     camera_lanes,
-    device_events,
     parking,
     pass_gate,
+    plate_queries,
     shiftbook,
     transaction,
-    vehicle_lists,
 )
 
 MIN_CONFIDENCE = 0.8  # below this a guard looks at the car; OCR confuses 8/B, 0/D at night
@@ -56,26 +54,14 @@ class PlateDecision:
     command: BarrierCommand | None = None
 
 
-def _resident_vehicle(site_id: int, plate: str, at) -> Vehicle | None:
-    # A household that moved out keeps its rows (history) but not its way in.
-    return db.session.scalars(select(Vehicle).join(Resident, Vehicle.resident_id == Resident.id)
-                              .options(contains_eager(Vehicle.resident)).where(
-        Vehicle.site_id == site_id, Vehicle.plate == plate, Resident.moved_out_at.is_(None),
-        or_(Vehicle.valid_from.is_(None), Vehicle.valid_from <= at),
-        or_(Vehicle.valid_until.is_(None), and_(Vehicle.valid_until > at)))).first()
-
-
 def _seen_just_now(read: PlateRead, plate: str) -> bool:
     """True if this camera decided on this plate within the debounce window.
 
     A low-confidence or repeat read does not count: a clearer read of the same car decides.
     """
     window = timedelta(seconds=current_app.config.get("GATE_PLATE_DEBOUNCE_SECONDS", 15))
-    # Only the summaries: loading whole rows costs more than the decision at 50 reads a second.
-    recent = db.session.scalars(select(DeviceEvent.summary).where(
-        DeviceEvent.site == read.site, DeviceEvent.device == read.device, DeviceEvent.kind == "plate",
-        DeviceEvent.received_at > utcnow() - window).order_by(DeviceEvent.id.desc()).limit(50))
-    return any((s or {}).get("plate") == plate and (s or {}).get("reason") not in IGNORED for s in recent)
+    recent = plate_queries.recent_summaries(read.site, read.device, utcnow() - window)
+    return any(s.get("plate") == plate and s.get("reason") not in IGNORED for s in recent)
 
 
 def lane_barrier(camera: Device) -> Device | None:
@@ -113,21 +99,22 @@ def _decide(site_id: int, read: PlateRead, plate: str | None, at: datetime, stal
         return PlateDecision("prompt", "unreadable", None), None
     if read.confidence < current_app.config.get("GATE_PLATE_MIN_CONFIDENCE", MIN_CONFIDENCE):
         return PlateDecision("prompt", "low_confidence", plate), None
-    if read.direction == "in" and parking.exit_only_before(site_id, plate, at) is not None:
+    if read.direction == "in" and plate_queries.has_exit_only(site_id, plate, at,
+                                                             at + parking.LATE_ENTRY_WINDOW):
         return PlateDecision("ignore", "out_of_order", plate), None
     if stale:
         return PlateDecision("ignore", "stale", plate), None
     if _seen_just_now(read, plate):
         return PlateDecision("ignore", "repeat", plate), None
-    if vehicle_lists.match(site_id, "blocklist", plate, at) is not None:
+    if plate_queries.listed(site_id, "blocklist", plate, at):
         return PlateDecision("prompt", "blocked", plate), None
-    if (found := _resident_vehicle(site_id, plate, at)) is not None:
-        return PlateDecision("open", "resident", plate), found
+    if (found := plate_queries.resident_car(site_id, plate, at)) is not None:
+        return PlateDecision("open", "resident", plate), found  # (vehicle id, unit id)
     if read.direction == "in" and (found := pass_gate.vehicle_pass(site_id, plate, at)):
         return PlateDecision("open", "visitor_pass", plate), found
-    if read.direction == "out" and parking.open_session(site_id, plate) is not None:
+    if read.direction == "out" and plate_queries.has_open_stay(site_id, plate):
         return PlateDecision("open", "exit", plate), None  # a car we let in may always leave
-    if vehicle_lists.match(site_id, "vip", plate, at) is not None:
+    if plate_queries.listed(site_id, "vip", plate, at):
         return PlateDecision("open", "vip", plate), None
     if read.direction == "out":
         return PlateDecision("prompt", "no_entry", plate), None  # leaving, but never seen coming in
@@ -149,7 +136,7 @@ def _sessions(site_id: int, read: PlateRead, decision: PlateDecision, at: dateti
         return None
     if decision.reason == "resident":
         return parking.enter(site_id, plate, "resident", at, event_id=event_id,
-                             unit_id=found.resident.unit_id, late_checked=True).id
+                             unit_id=found[1], late_checked=True).id
     if decision.reason == "visitor_pass":
         return parking.enter(site_id, plate, "visitor_pass", at, event_id=event_id, pass_id=found.id,
                              visit_id=visit.id if visit else None, unit_id=found.unit_id,
@@ -172,11 +159,11 @@ def handle_plate(read: PlateRead) -> PlateDecision | None:
     if decision.action == "open" and barrier is None:
         decision = PlateDecision("prompt", "no_barrier", plate)
     with transaction():
-        event = device_events.claim(read.site, read.device, read.event_id, "plate", {
-            "plate": plate, "raw": "".join(c for c in read.plate[:20] if c.isprintable()),
-            "confidence": read.confidence, "direction": read.direction, "decision": decision.action,
-            "reason": decision.reason})
-        if event is None:
+        summary = {"plate": plate, "raw": "".join(c for c in read.plate[:20] if c.isprintable()),
+                   "confidence": read.confidence, "direction": read.direction,
+                   "decision": decision.action, "reason": decision.reason}
+        event_id = plate_queries.claim(read.site, read.device, read.event_id, utcnow(), summary)
+        if event_id is None:
             return None
         if decision.reason == "repeat":
             return decision  # recorded as a device event; the arrival was decided already
@@ -185,19 +172,19 @@ def handle_plate(read: PlateRead) -> PlateDecision | None:
             visit = pass_gate.admit_vehicle(found, device=read.device, at=at)
             if visit is None:  # another read took the last use
                 decision = PlateDecision("prompt", "pass_used_up", plate)
-                event.summary = dict(event.summary, decision="prompt", reason=decision.reason)
-        session_id = _sessions(place.site_id, read, decision, at, event.id, found, visit)
+        session_id = _sessions(place.site_id, read, decision, at, event_id, found, visit)
         command = None
         if decision.action == "open":
             why = {"resident": "resident vehicle", "visitor_pass": "visitor pass",
                    "vip": "leadership vehicle", "exit": "car leaving"}[decision.reason]
             command = barriers.order_within(barrier, "open", f"{why} ({read.direction})",
                                             source="plate", gate_id=place.gate_id)
-        if session_id is not None or command is not None:  # one UPDATE of the event, not two
-            event.summary = dict(event.summary, session_id=session_id,
-                                 command_id=command.id if command else None)
+        if session_id is not None or command is not None or decision.reason == "pass_used_up":
+            plate_queries.set_summary(event_id, dict(  # one UPDATE of the event, not two
+                summary, decision=decision.action, reason=decision.reason, session_id=session_id,
+                command_id=command.id if command else None))
         shiftbook.append("vehicle.read", {
-            "device_event_id": event.id, "device": read.device, "direction": read.direction,
+            "device_event_id": event_id, "device": read.device, "direction": read.direction,
             "decision": decision.action, "reason": decision.reason, "session_id": session_id},
             gate_id=place.gate_id)
     # The plate itself stays in the device event (purged on schedule), out of the log.
