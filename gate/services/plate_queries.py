@@ -47,10 +47,11 @@ _EXIT_ONLY = select(exists().where(
     _P.site_id == bindparam("site_id"), _P.plate == bindparam("plate"), _P.entered_at.is_(None),
     and_(_P.left_at >= bindparam("at"), _P.left_at <= bindparam("until"))))
 
-# Only the summaries, newest first: loading whole rows costs more than the decision.
-_RECENT = (select(_E.summary).where(
+# Only the reasons of this plate's reads: parsing every recent summary cost more than the query.
+_RECENT = (select(_E.summary["reason"].as_string()).where(
     _E.site == bindparam("site"), _E.device == bindparam("device"), _E.kind == "plate",
-    _E.received_at > bindparam("since")).order_by(_E.id.desc()).limit(50))
+    _E.received_at > bindparam("since"), _E.summary["plate"].as_string() == bindparam("plate"))
+    .order_by(_E.id.desc()).limit(50))
 
 _SET_SUMMARY = (update(DeviceEvent.__table__).where(_E.id == bindparam("row_id"))
                 .values(summary=bindparam("new_summary")))
@@ -85,9 +86,10 @@ def has_exit_only(site_id: int, plate: str, at: datetime, until: datetime) -> bo
     return bool(_run(_EXIT_ONLY, {"site_id": site_id, "plate": plate, "at": at, "until": until}).scalar())
 
 
-def recent_summaries(site: str, device: str, since: datetime) -> list[dict]:
-    """This camera's plate decisions since `since`, newest first (at most 50)."""
-    return [s or {} for s in _run(_RECENT, {"site": site, "device": device, "since": since}).scalars()]
+def recent_reasons(site: str, device: str, plate: str, since: datetime) -> list[str | None]:
+    """Why this camera decided as it did on this plate since `since`, newest first (at most 50)."""
+    params = {"site": site, "device": device, "plate": plate, "since": since}
+    return list(_run(_RECENT, params).scalars())
 
 
 def claim(site: str, device: str, event_id: str, received_at: datetime, summary: dict) -> int | None:

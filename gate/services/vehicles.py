@@ -60,8 +60,8 @@ def _seen_just_now(read: PlateRead, plate: str) -> bool:
     A low-confidence or repeat read does not count: a clearer read of the same car decides.
     """
     window = timedelta(seconds=current_app.config.get("GATE_PLATE_DEBOUNCE_SECONDS", 15))
-    recent = plate_queries.recent_summaries(read.site, read.device, utcnow() - window)
-    return any(s.get("plate") == plate and s.get("reason") not in IGNORED for s in recent)
+    reasons = plate_queries.recent_reasons(read.site, read.device, plate, utcnow() - window)
+    return any(reason not in IGNORED for reason in reasons)
 
 
 def lane_barrier(camera: Device) -> Device | None:
