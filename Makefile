@@ -14,7 +14,7 @@ POT         := $(TRANSLATIONS)/messages.pot
 LOCALES     := zh_CN
 
 .PHONY: help venv run test test-deps lint fmt babel babel-extract babel-update babel-compile \
-        clean distclean
+        bench bench-full clean distclean
 
 help: ## Show this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -54,6 +54,32 @@ lint: venv ## Run ruff
 fmt: venv ## Fix lint findings that ruff can fix and format the code
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# --- benchmarks (docs/PERFORMANCE.md; never part of the tests) ----------------------------
+# Each script prints a Markdown table and writes bench/results/NAME.json. The web benchmark
+# needs wrk (apt-get install wrk) and PostgreSQL; the others default to a new SQLite file.
+BENCH_PG ?= postgresql+psycopg://postgres@127.0.0.1:5432/bench
+
+bench: venv ## Short versions of every benchmark (under 5 minutes)
+	$(BIN)/python bench/plate_to_command.py --quick
+	$(BIN)/python bench/qr_decoders.py --quick
+	$(BIN)/python bench/pass_scan.py --quick
+	$(BIN)/python bench/web.py --quick
+	$(BIN)/python bench/shiftbook.py --quick
+	$(BIN)/python bench/book_search.py --quick
+
+bench-full: venv ## Every benchmark at full size, SQLite and PostgreSQL (about an hour)
+	$(BIN)/python bench/plate_to_command.py
+	$(BIN)/python bench/plate_to_command.py --database-url $(BENCH_PG)
+	$(BIN)/python bench/plate_to_command.py --workers 2 --database-url $(BENCH_PG)
+	$(BIN)/python bench/qr_decoders.py
+	$(BIN)/python bench/pass_scan.py
+	$(BIN)/python bench/pass_scan.py --database-url $(BENCH_PG)
+	$(BIN)/python bench/web.py
+	$(BIN)/python bench/shiftbook.py --entries 1000000
+	$(BIN)/python bench/shiftbook.py --entries 1000000 --database-url $(BENCH_PG)
+	$(BIN)/python bench/book_search.py --entries 1000000
+	$(BIN)/python bench/book_search.py --entries 1000000 --database-url $(BENCH_PG)
 
 # --- translations ----------------------------------------------------------------------
 babel: babel-update ## Extract, update and compile translations

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 from flask import current_app
@@ -21,11 +23,19 @@ def instance_secret(config_key: str, filename: str) -> bytes:
     path = Path(current_app.instance_path) / filename
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
+        # Written whole under a temporary name, then linked into place: a worker starting at the
+        # same moment sees no file or the whole key, never an empty file it would hash with.
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{filename}.")
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another worker created it a moment ago
-        else:
             with os.fdopen(fd, "w") as fh:
                 fh.write(secrets.token_hex(32))
-    return path.read_text().strip().encode()
+            os.chmod(temp, 0o600)
+            with contextlib.suppress(FileExistsError):  # another worker won: use its key
+                os.link(temp, path)
+        finally:
+            os.unlink(temp)
+    key = path.read_text().strip().encode()
+    if not key:
+        raise RuntimeError(f"the key file {path} is empty: restore it from the backup (a new "
+                           f"key voids what the old one signed) or set {config_key}")
+    return key
