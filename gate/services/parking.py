@@ -90,7 +90,7 @@ def leave(site_id: int, plate: str, at: datetime, *, kind: str = "unknown",
     session.left_at = max(at, session.entered_at) if session.entered_at else at
     session.exit_event_id, session.closed_by = event_id, closed_by
     if session.visit_id is not None:
-        _visit_left(session.visit_id, session.left_at)
+        visit_left(session.visit_id, session.left_at)
     db.session.flush()
     return session
 
@@ -115,13 +115,14 @@ def mark_left(session_id: int, site_id: int, guard, shift_id: int | None = None)
             raise ActionError("already_left", _l("This car has already been recorded as gone."))
         db.session.refresh(session)
         if session.visit_id is not None:
-            _visit_left(session.visit_id, session.left_at)
+            visit_left(session.visit_id, session.left_at)
         shiftbook.append("parking.marked_left", {"session_id": session.id},
                          actor_id=guard.id, shift_id=shift_id)
     return session
 
 
-def _visit_left(visit_id: int, at: datetime) -> None:
+def visit_left(visit_id: int, at: datetime) -> None:
+    """The visit of a car that left by the camera is checked out (if still admitted)."""
     from gate.models import Visit
 
     visit = db.session.get(Visit, visit_id)

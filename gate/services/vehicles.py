@@ -131,12 +131,14 @@ def _sessions(site_id: int, read: PlateRead, decision: PlateDecision, at: dateti
         return parking.enter(site_id, plate, "unknown", at, event_id=event_id).id
     if read.direction == "out" and (decision.action == "open" or decision.reason == "stale"):
         kind = decision.reason if decision.reason in ("resident", "vip") else "unknown"
-        return parking.leave(site_id, plate, at, kind=kind, event_id=event_id).id
+        stay_id, visit_id, left_at = plate_queries.leave_stay(site_id, plate, at, kind, event_id)
+        if visit_id is not None:
+            parking.visit_left(visit_id, left_at)
+        return stay_id
     if read.direction != "in" or decision.action != "open":
         return None
     if decision.reason == "resident":
-        return parking.enter(site_id, plate, "resident", at, event_id=event_id,
-                             unit_id=found[1], late_checked=True).id
+        return plate_queries.enter_stay(site_id, plate, "resident", at, event_id, found[1])
     if decision.reason == "visitor_pass":
         return parking.enter(site_id, plate, "visitor_pass", at, event_id=event_id, pass_id=found.id,
                              visit_id=visit.id if visit else None, unit_id=found.unit_id,
