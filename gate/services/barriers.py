@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import lazy_gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, update
 
 from gate.domain.events import BARRIER_ACTIONS, OUTCOMES, BarrierCommand
 from gate.extensions import db
@@ -118,17 +118,28 @@ def _review_if_over_threshold(device: Device, record: BarrierCommandRecord, acto
                      actor_id=actor_id, gate_id=gate_id, shift_id=shift_id)
 
 
+_CMD = BarrierCommandRecord.__table__
+_SET_OUTCOME = (update(_CMD).where(_CMD.c.id == bindparam("b_id"), _CMD.c.outcome.is_(None))
+                .values(outcome=bindparam("b_outcome"), state=bindparam("b_state"),
+                        outcome_at=bindparam("b_at"))
+                .returning(_CMD.c.device, _CMD.c.actor_id, _CMD.c.request_seq))
+_SET_OUTCOME_SEQ = update(_CMD).where(_CMD.c.id == bindparam("b_id")).values(outcome_seq=bindparam("b_seq"))
+
+
 def record_outcome(command_id: str, outcome: str, state: str | None = None) -> bool:
     """Store how an order ended, once; False if it was already recorded (a repeated ack)."""
     if outcome not in OUTCOMES:
         raise ValueError(f"unknown outcome {outcome!r}")
     with transaction():
-        record = db.session.get(BarrierCommandRecord, command_id, with_for_update=True)
-        if record is None or record.outcome is not None:
+        # Conditional UPDATE: of two acks for one command (or an ack racing the no-answer timer)
+        # only the first finds outcome still empty; Core statements, as one runs per opening.
+        row = db.session.connection().execute(_SET_OUTCOME, {
+            "b_id": command_id, "b_outcome": outcome, "b_state": state, "b_at": utcnow()}).first()
+        if row is None:
             return False
-        record.outcome, record.state, record.outcome_at = outcome, state, utcnow()
+        device, actor_id, request_seq = row
         entry = shiftbook.append("barrier.outcome", {
-            "command_id": command_id, "device": record.device, "outcome": outcome, "state": state},
-            actor_id=record.actor_id, ref_seq=record.request_seq)
-        record.outcome_seq = entry.seq
+            "command_id": command_id, "device": device, "outcome": outcome, "state": state},
+            actor_id=actor_id, ref_seq=request_seq)
+        db.session.connection().execute(_SET_OUTCOME_SEQ, {"b_id": command_id, "b_seq": entry.seq})
     return True
