@@ -6,6 +6,7 @@ each event is handed to the same service functions the web views call, inside an
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -56,6 +57,8 @@ class Bridge:
                              on_connected=self._on_connected,
                              protocol=cfg.get("GATE_MQTT_PROTOCOL", "5"))
         self.commander = Commander(self.link, self.topics)
+        self.link.burst = self._burst
+        self._local = threading.local()  # .outbox: commands held until their burst commits
         self.profiles: dict[tuple[str, str], Profile] = {}
         with app.app_context():
             self._load_devices()
@@ -150,7 +153,8 @@ class Bridge:
             action = ha_discovery.parse_ha_set(payload)
         except ValueError as exc:
             return self.link.drop("malformed", topic, str(exc))
-        with self.app.app_context():
+        in_burst = getattr(self._local, "outbox", None) is not None
+        with self._context():
             try:
                 device = db.session.scalars(select(Device).join(Site).where(
                     Site.code == self.site, Device.kind == "barrier", Device.code == device_id)).one()
@@ -158,8 +162,9 @@ class Bridge:
             except ActionError as exc:
                 return self.link.drop("rejected", topic, exc.code)
             finally:
-                db.session.remove()
-        self.commander.send(cmd, self._outcome_recorder(cmd.id))
+                if not in_burst:
+                    db.session.remove()
+        self._send(cmd)
         return None
 
     def _on_canonical(self, topic: str, payload: bytes) -> None:
@@ -214,6 +219,41 @@ class Bridge:
             self.link.publish(msg)
         return None
 
+    @contextlib.contextmanager
+    def _burst(self):
+        """Messages that queued up together: one app context and one commit for all of them.
+
+        Each event is still all-or-nothing (a savepoint); barrier commands wait in the outbox
+        until the commit has made their records durable, and are dropped if it fails.
+        """
+        from gate.services import group_commit
+
+        outbox: list = []
+        with self.app.app_context():
+            self._local.outbox = outbox
+            try:
+                with group_commit():
+                    yield
+            finally:
+                self._local.outbox = None
+                db.session.remove()
+        for cmd in outbox:
+            self.commander.send(cmd, self._outcome_recorder(cmd.id))
+
+    def _send(self, cmd) -> None:
+        """Send a barrier command now, or after the current burst commits."""
+        outbox = getattr(self._local, "outbox", None)
+        if outbox is not None:
+            outbox.append(cmd)
+        else:
+            self.commander.send(cmd, self._outcome_recorder(cmd.id))
+
+    def _context(self):
+        """The burst's app context if one is open on this thread, else a new one."""
+        if getattr(self._local, "outbox", None) is not None:
+            return contextlib.nullcontext()
+        return self.app.app_context()
+
     def _dispatch(self, event, *, relay: bool) -> None:
         """Hand one event to the services (and, for vendor devices, republish it canonically)."""
         from gate.domain import passes
@@ -221,12 +261,13 @@ class Bridge:
 
         if relay:
             self._republish(event)
-        with self.app.app_context():
+        in_burst = getattr(self._local, "outbox", None) is not None
+        with self._context():
             try:
                 if isinstance(event, PlateRead):
                     decision = vehicles.handle_plate(event)
                     if decision is not None and decision.command is not None:
-                        self.commander.send(decision.command, self._outcome_recorder(decision.command.id))
+                        self._send(decision.command)
                     elif decision is None:
                         self.link.drop("duplicate", f"{event.device}/{event.event_id}")
                     if decision is not None and decision.reason == "blocked":
@@ -245,7 +286,7 @@ class Bridge:
                     if result is None:
                         self.link.drop("duplicate", f"{event.device}/{event.event_id}")
                     elif result.command is not None:
-                        self.commander.send(result.command, self._outcome_recorder(result.command.id))
+                        self._send(result.command)
                 elif isinstance(event, Scan):
                     if device_events.record_scan(event) is None:
                         self.link.drop("duplicate", f"{event.device}/{event.event_id}")
@@ -266,7 +307,8 @@ class Bridge:
             except ActionError as exc:  # e.g. a misconfigured lane barrier: said by code only
                 self.link.drop("rejected", event.device, exc.code)
             finally:
-                db.session.remove()
+                if not in_burst:
+                    db.session.remove()
 
     def _alert(self, kind: str, text: str, device: str | None) -> None:
         """Tell other systems (and the supervisor's tools) on the site's alerts topic (SPEC §3)."""
@@ -277,11 +319,14 @@ class Bridge:
         def record(outcome: str, state: str | None) -> None:
             from gate.services import barriers
 
-            with self.app.app_context():
-                try:
-                    barriers.record_outcome(command_id, outcome, state)
-                finally:
-                    db.session.remove()
+            if getattr(self._local, "outbox", None) is not None:  # an ack inside a burst
+                barriers.record_outcome(command_id, outcome, state)
+            else:
+                with self.app.app_context():
+                    try:
+                        barriers.record_outcome(command_id, outcome, state)
+                    finally:
+                        db.session.remove()
             log.info("barrier command %s: %s", command_id, outcome)
 
         return record

@@ -7,6 +7,7 @@ import queue
 import socket
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
@@ -16,6 +17,9 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from device_adapters.mqtt_url import connect_args
 from device_adapters.profiles.base import Publish
+
+# At most this many queued messages are handled together (one group commit in the bridge).
+BURST_MAX = 32
 
 log = logging.getLogger(__name__)
 Handler = Callable[[str, bytes], None]
@@ -56,6 +60,9 @@ class MqttLink:
         self.shared_group = shared_group
         self.routes: list[Route] = []
         self.on_connected = on_connected
+        # Optional context manager the messages of one burst are handled in (the bridge's group
+        # commit); None: one by one.
+        self.burst: Callable[[], AbstractContextManager[None]] | None = None
         self.connected = threading.Event()
         self.dropped: dict[str, int] = {}
         self.messages = 0
@@ -185,19 +192,38 @@ class MqttLink:
 
     def _work(self) -> None:
         while True:
-            item = self._queue.get()
-            if item is None:
+            burst = [self._queue.get()]
+            # Messages that queued up meanwhile are handled as one burst (see `burst`).
+            while burst[-1] is not None and len(burst) < BURST_MAX:
+                try:
+                    burst.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            stop = burst[-1] is None
+            items = [item for item in burst if item is not None]
+            if len(items) > 1 and self.burst is not None:
+                self._safely("burst", self._handle_burst, items)
+            else:
+                for item in items:
+                    self._handle(*item)
+            if stop:
                 return
-            topic, payload = item
-            if topic == "__connected__":
-                self._safely(topic, self.on_connected)
-                continue
-            self.messages += 1
-            handlers = [r.handler for r in self.routes if mqtt.topic_matches_sub(r.topic_filter, topic)]
-            if not handlers:
-                self.drop("unrouted", topic)
-            for handler in handlers:
-                self._safely(topic, handler, topic, payload)
+
+    def _handle_burst(self, items: list[tuple[str, bytes]]) -> None:
+        with self.burst():
+            for item in items:
+                self._handle(*item)
+
+    def _handle(self, topic: str, payload: bytes) -> None:
+        if topic == "__connected__":
+            self._safely(topic, self.on_connected)
+            return
+        self.messages += 1
+        handlers = [r.handler for r in self.routes if mqtt.topic_matches_sub(r.topic_filter, topic)]
+        if not handlers:
+            self.drop("unrouted", topic)
+        for handler in handlers:
+            self._safely(topic, handler, topic, payload)
 
     def _safely(self, topic: str, call: Callable, *args) -> None:
         try:
