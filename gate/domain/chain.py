@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import json.encoder
+import operator
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +56,31 @@ def body_from_columns(actor_id: int | None, at: str, data_json: str, gate_id: in
         ',"ref_seq":', "null" if ref_seq is None else str(ref_seq),
         ',"shift_id":', "null" if shift_id is None else str(shift_id),
         ',"site":', _quote(site), "}"))
+
+
+# The hashed material of one entry as a printf-style template over its columns, in the order
+# version, seq, prev_hash, actor_id, at (JSON-quoted), data, gate_id, kind (JSON-quoted), post_id,
+# ref_seq, shift_id, site (JSON-quoted), with NULL integers written as `null`. The database fills
+# it in (SQLite's format(); PostgreSQL spells the same bytes with ||), so verification fetches one
+# value per entry instead of nine columns; the bytes are those of row_hash()'s material.
+MATERIAL_FORMAT = ('%s|%s|%s|{"actor_id":%s,"at":%s,"data":%s,"gate_id":%s,"kind":%s,"post_id":%s,'
+                   '"ref_seq":%s,"shift_id":%s,"site":%s}')
+_HEXDIGEST = operator.methodcaller("hexdigest")
+
+
+def batch_holds(rows: Sequence[tuple[int, str, str, bytes | str]], expected_seq: int, prev: str, *,
+                text: bool = False) -> bool:
+    """True when a run of (seq, prev_hash, row_hash, material) rows continues the chain unbroken.
+
+    The loops run in C (zip, map, tuple comparison): no Python code per entry. It only says yes
+    or no; a caller that gets no walks the same rows with check_link() to name the first fault.
+    """
+    seqs, prevs, stored, materials = zip(*rows, strict=True)
+    if text:  # the material came as str: UTF-8, as row_hash() encodes it
+        materials = map(str.encode, materials)
+    return (seqs == tuple(range(expected_seq, expected_seq + len(seqs)))
+            and prevs[0] == prev and prevs[1:] == stored[:-1]
+            and tuple(map(_HEXDIGEST, map(hashlib.sha256, materials))) == stored)
 
 
 def row_hash(version: int, seq: int, prev_hash: str, body: str) -> str:

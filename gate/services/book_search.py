@@ -18,8 +18,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import String, cast, func, or_, select
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import func, literal_column, or_, select, text
 
 from gate.domain.plates import normalize_plate
 from gate.extensions import db
@@ -48,6 +47,7 @@ CSV_LIMIT = 10_000
 _KIND = re.compile(r"^[a-z_]{1,20}(\.[a-z_]{1,20})?$")
 _HASH = re.compile(r"^[0-9a-f]{64}$")
 _MAX_SEQ = 10**12
+DAY_PROBE = 50_000  # entries a date range may hold and still be bounded by its own seqs first
 
 
 @dataclass
@@ -212,15 +212,52 @@ def _visitor_refs(site: Site, name: str, id_hash: str) -> _Refs:
     return refs
 
 
+# The JSON keys entries reference records by; migration 0009_book_search gives each a partial
+# expression index (only entries whose data holds the key), so a record named by a handful of
+# entries is found without reading the whole book. The SQL below must stay textually the
+# same as those indexes: keys and patterns are literals here, not bound parameters.
+REFERENCE_KEYS = ("device_event_id", "pass_id", "session_id", "slip_id", "unit_id", "vehicle_id",
+                  "violation_id", "visit_id", "visitor_id")
+
+
+def reference_sql(dialect: str, key: str) -> tuple[str, str]:
+    """(indexed expression, index predicate) for one reference key, as migration 0009 creates them."""
+    if key not in REFERENCE_KEYS:
+        raise ValueError(f"not a reference key: {key}")
+    if dialect == "postgresql":
+        value = f"jsonb_extract_path_text(CAST(data AS JSONB), '{key}')"
+    else:
+        value = f"CAST(json_extract(data, '$.{key}') AS VARCHAR)"
+    # The LIKE on the canonical text ("key":… with no spaces) is the partial index's predicate
+    # and skips most rows before any JSON parsing.
+    return value, f"data LIKE '%\"{key}\":%'"
+
+
 def _references(key: str, ids: set[int]):
     """SQL: the entry's JSON data has `key` equal to one of `ids` (same result on both databases)."""
-    data = ShiftBookEntry.data
-    if db.session.get_bind().dialect.name == "postgresql":
-        value = func.jsonb_extract_path_text(cast(data, JSONB), key)
-    else:
-        value = cast(func.json_extract(data, f"$.{key}"), String)
-    # The LIKE on the canonical text ("key":… with no spaces) skips most rows before any parsing.
-    return data.like(f'%"{key}":%') & value.in_(sorted(str(i) for i in ids))
+    value, holds_key = reference_sql(db.session.get_bind().dialect.name, key)
+    return text(holds_key) & literal_column(value).in_(sorted(str(i) for i in ids))
+
+
+def _day_bounds(site: Site, since: str | None, until: str | None) -> tuple[int, int] | None:
+    """The lowest and highest seq written in a short date range, read on the (site, at) index.
+
+    Without it PostgreSQL pages a date-only search by walking seq backwards from the newest
+    entry and testing `at` on each (it assumes matching days are spread evenly through the book),
+    half a million rows for a day 45 days back. Bounding seq to the day's own entries lets any
+    plan start there; the `at` test stays, so the result is the same. None for long ranges.
+    """
+    stmt = select(ShiftBookEntry.seq).where(ShiftBookEntry.site == site.code)
+    if since:
+        stmt = stmt.where(ShiftBookEntry.at >= since)
+    if until:
+        stmt = stmt.where(ShiftBookEntry.at < until)
+    probe = stmt.limit(DAY_PROBE + 1).subquery()
+    count, low, high = db.session.execute(
+        select(func.count(), func.min(probe.c.seq), func.max(probe.c.seq))).one()
+    if count > DAY_PROBE:
+        return None
+    return (low or 0), (high or 0)
 
 
 def _statement(site: Site, filters: Filters):
@@ -231,6 +268,10 @@ def _statement(site: Site, filters: Filters):
         stmt = stmt.where(ShiftBookEntry.at >= since)
     if until:
         stmt = stmt.where(ShiftBookEntry.at < until)
+    if since or until:
+        bounds = _day_bounds(site, since, until)
+        if bounds is not None:
+            stmt = stmt.where(ShiftBookEntry.seq.between(*bounds))
     if filters.kind:
         if not _KIND.match(filters.kind):
             raise ActionError("unknown_kind", _l("There is no such entry type. Choose one from the list."))
