@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     benchlib.print_table(["database", "bridges", "events/s", "floor p50 / p99 ms",
                           "plate→command p50 / p95 / p99 / max ms", "added p50 / p99 ms",
                           "p99 ÷ floor", "commands/s", "lost", "bridge peak RSS MiB"], rows)
-    name = f"plate_to_command-{dialect.lower()}-{args.workers}w"
+    name = f"plate_to_command-{dialect.lower()}-{args.workers}w" + ("-quick" if args.quick else "")
     benchlib.write_result(name, results, args, args.json)
     return 0
 
