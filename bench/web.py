@@ -23,7 +23,6 @@ SPEC §6 target: kiosk pages p95 ≤ 50 ms and check-in ≥ 300/s on 2 cores (gu
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import re
@@ -43,6 +42,7 @@ from sqlalchemy import func, insert, select
 from gate.domain.idcard import check_char
 from gate.extensions import db
 from gate.models import Resident, Site, Unit, User, Visit, Visitor
+from tests.support.http_session import Client, guard_on_shift
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_web"
 CONFIG = benchlib.ROOT / "deploy" / "gunicorn.conf.py"
@@ -114,46 +114,6 @@ end
 def lua_str(text: str) -> str:
     """A Lua string literal (JSON escaping is valid Lua for the ASCII we pass)."""
     return json.dumps(text)
-
-
-class Client:
-    """A tiny cookie-keeping HTTP client (the session cookie is Secure in production, which
-    http.cookiejar would refuse to send over plain HTTP on loopback)."""
-
-    def __init__(self, port: int) -> None:
-        """Talk to 127.0.0.1:port."""
-        self.port = port
-        self.cookies: dict[str, str] = {}
-
-    def request(self, method: str, path: str, form: dict | None = None) -> tuple[int, str, str]:
-        """Send one request; returns (status, Location, body) and keeps any cookie set."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        headers = {"User-Agent": "gate-bench",
-                   "Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
-        body = None
-        if form is not None:
-            body = urlencode(form, doseq=True)
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        conn.request(method, path, body, headers)
-        resp = conn.getresponse()
-        text = resp.read().decode("utf-8", "replace")
-        for header in resp.headers.get_all("Set-Cookie") or []:
-            name, _, rest = header.partition("=")
-            self.cookies[name.strip()] = rest.split(";", 1)[0]
-        conn.close()
-        return resp.status, resp.headers.get("Location", ""), text
-
-    def token(self, path: str) -> str:
-        """GET a page and return the CSRF token of its first form."""
-        status, _, text = self.request("GET", path)
-        found = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', text)
-        if status != 200 or not found:
-            raise RuntimeError(f"GET {path}: {status}, no CSRF token")
-        return found.group(1)
-
-    def cookie_header(self) -> str:
-        """The Cookie header value wrk should send."""
-        return "; ".join(f"{k}={v}" for k, v in self.cookies.items())
 
 
 def add_volume(onsite: int, past: int, book_entries: int) -> None:
@@ -237,17 +197,7 @@ def cpu_seconds(pids: list[int]) -> float:
 
 def sign_in(port: int) -> tuple[Client, Client, str]:
     """A guard on shift and a supervisor, signed in over HTTP; and the check-in form's CSRF token."""
-    guard = Client(port)
-    token = guard.token("/kiosk/login")
-    status, _, _ = guard.request("POST", "/kiosk/login", {"csrf_token": token, "staff_no": "1001",
-                                                          "pin": "123456"})
-    assert status == 302, f"guard login: {status}"
-    start = guard.request("GET", "/kiosk/shift/start")[2]
-    acks = re.findall(r'name="ack" value="(\d+)"', start)
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', start).group(1)
-    status, location, _ = guard.request("POST", "/kiosk/shift/start", {"csrf_token": token, "ack": acks})
-    assert status == 302 and location.endswith("/kiosk/"), f"shift start: {status} {location}"
-    guard.request("GET", "/kiosk/")  # shows (and so clears) the "shift started" message
+    guard = guard_on_shift(port)
     form_token = guard.token("/kiosk/visitors/new")
     supervisor = Client(port)
     token = supervisor.token("/login")

@@ -1,0 +1,169 @@
+"""Deploy smoke test: the shipped configurations run together as in production.
+
+gunicorn with deploy/gunicorn.conf.py and `gate bridge` (GATE_ENV=production) against the
+machine's PostgreSQL, and Mosquitto with the authentication and ACL of
+deploy/mosquitto/gatehouse.conf (tests/support/acl_broker.py), each on a free port. A guard
+checks a visitor in over HTTP and the entry camera, logged in with its own device account,
+reports a resident's car over MQTT; both must land in the shift book, the barrier must get its
+command, and every process must stop cleanly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from sqlalchemy import create_engine, text
+
+from device_adapters.topics import rfc3339
+from gate.domain.idcard import check_char
+from tests.support.acl_broker import start_acl_broker
+from tests.support.http_session import guard_on_shift
+from tests.support.waiting import wait_for
+
+pytestmark = [pytest.mark.mqtt, pytest.mark.postgres]
+
+ROOT = Path(__file__).resolve().parents[2]
+BRIDGE_USER, CAMERA, BARRIER = "gatehouse-bridge", "anpr-in", "car-in"
+RESIDENT_CAR = "粤B12345"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def pg_url(templates, tmp_path) -> Iterator[str]:
+    """A fresh demo database on the machine's PostgreSQL."""
+    url, cleanup = templates.fresh("postgresql", tmp_path)
+    yield url
+    cleanup()
+
+
+@pytest.fixture
+def broker(tmp_path):
+    """Mosquitto with the production authentication and ACL, and the accounts' passwords."""
+    server, passwords = start_acl_broker(tmp_path / "mqtt", (BRIDGE_USER, CAMERA, BARRIER))
+    yield server, passwords
+    server.stop()
+
+
+def _env(pg_url: str, tmp_path: Path, mqtt_url: str, port: int, signing_key: Path) -> dict:
+    return {**os.environ, "GATE_ENV": "production", "GATE_DATABASE_URL": pg_url,
+            "GATE_INSTANCE_PATH": str(tmp_path / "instance"), "GATE_SECRET_KEY": secrets.token_hex(32),
+            "GATE_SIGNING_KEY_PATH": str(signing_key), "GATE_MQTT_URL": mqtt_url,
+            "GATE_BIND": f"127.0.0.1:{port}", "GATE_HA_DISCOVERY": "false", "GATE_WORKERS": "2",
+            "GATE_SITE": "demo"}
+
+
+def _start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
+    with log.open("wb") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def _stop(proc: subprocess.Popen, log: Path) -> int:
+    """SIGTERM, as systemd stops a unit; the exit status, or a failure after 20 s."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail(f"{log.name}: did not stop within 20 s of SIGTERM:\n{log.read_text()[-3000:]}")
+
+
+def _book(pg_url: str, kind: str) -> list[dict]:
+    engine = create_engine(pg_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT data FROM shift_book_entry WHERE site = 'demo' AND kind = :k"),
+                                {"k": kind}).scalars().all()
+        return [json.loads(r) if isinstance(r, str) else r for r in rows]
+    finally:
+        engine.dispose()
+
+
+def _resident_id() -> str:
+    first17 = "11010519800101" + f"{secrets.randbelow(1000):03d}"
+    return first17 + check_char(first17)
+
+
+def test_shipped_configs_check_in_and_open_for_a_car(pg_url, broker, tmp_path, signing_key):
+    """Protects the install: with the shipped gunicorn config, the bridge and the production
+    broker settings, a check-in over HTTP and a plate over MQTT are both recorded in the shift
+    book, the barrier gets its command, and both services stop cleanly on SIGTERM."""
+    server, passwords = broker
+    port = _free_port()
+    mqtt_url = f"mqtt://{BRIDGE_USER}:{passwords[BRIDGE_USER]}@{server.host}:{server.port}"
+    env = _env(pg_url, tmp_path, mqtt_url, port, signing_key)
+    web_log, bridge_log = tmp_path / "gunicorn.log", tmp_path / "bridge.log"
+    web = _start([sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
+                  "gate.wsgi:app"], env, web_log)
+    bridge = _start([sys.executable, "-c", "from gate.cli import main; main()", "bridge"], env, bridge_log)
+    barrier = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2, client_id=BARRIER)
+    camera = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2, client_id=CAMERA)
+    commands: list[bytes] = []
+    try:
+        # The barrier logs in with its own account and reads its own command topic only.
+        barrier.username_pw_set(BARRIER, passwords[BARRIER])
+        barrier.on_message = lambda c, u, m: commands.append(m.payload)
+        barrier.connect(server.host, server.port)
+        barrier.subscribe(f"gatehouse/demo/barrier/{BARRIER}/command", qos=1)
+        barrier.loop_start()
+        wait_for(lambda: _healthy(port), timeout=60, what=f"gunicorn to answer /healthz ({web_log})")
+        wait_for(lambda: b"connected for site demo" in bridge_log.read_bytes(), timeout=60,
+                 what="the bridge to connect")
+
+        guard = guard_on_shift(port)
+        form = guard.token("/kiosk/visitors/new")
+        name = f"冒烟{uuid.uuid4().hex[:4]}"
+        status, location, body = guard.request("POST", "/kiosk/visitors/new", {
+            "csrf_token": form, "action": "start", "id_type": "resident_id", "purpose": "探亲",
+            "plate": "", "card_event": "", "unit": "1-1-101", "id_number": _resident_id(),
+            "name": name, "phone": "13900000000"})
+        assert status == 302 and "/kiosk/visitors/" in location, f"check-in: {status} {body[:500]}"
+        assert any(e.get("visit_id") for e in _book(pg_url, "visit.started"))
+
+        camera.username_pw_set(CAMERA, passwords[CAMERA])
+        camera.connect(server.host, server.port)
+        camera.loop_start()
+        camera.publish(f"gatehouse/demo/camera/{CAMERA}/plate", json.dumps({
+            "event_id": uuid.uuid4().hex, "plate": RESIDENT_CAR, "confidence": 0.97,
+            "direction": "in", "at": rfc3339()}, ensure_ascii=False), qos=1).wait_for_publish(10)
+        wait_for(lambda: commands, timeout=20, what="the barrier command")
+        assert json.loads(commands[0])["action"] == "open"
+        reads = wait_for(lambda: _book(pg_url, "vehicle.read"), what="the vehicle.read entry")
+        assert reads[-1]["decision"] == "open" and reads[-1]["reason"] == "resident"
+    finally:
+        for client in (camera, barrier):
+            client.loop_stop()
+            client.disconnect()
+        web_status = _stop(web, web_log)
+        bridge_status = _stop(bridge, bridge_log)
+    assert web_status == 0, web_log.read_text()[-3000:]
+    assert bridge_status == 0, bridge_log.read_text()[-3000:]
+
+
+def _healthy(port: int) -> bool:
+    import http.client
+
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        conn.request("GET", "/healthz")
+        ok = conn.getresponse().status == 200
+        conn.close()
+        return ok
+    except OSError:
+        return False
