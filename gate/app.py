@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, g, request, session
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gate import db_events
 from gate.config import flask_config, load_settings
@@ -56,6 +57,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     install_session_rules(app)
     register_blueprints(app)
+    proxies = app.config["GATE_TRUSTED_PROXIES"]
+    if proxies:
+        # Behind nginx: take the client's address, scheme and host from the X-Forwarded-*
+        # headers the proxies set (login rate limits per client, https links in share links).
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
     for command in COMMANDS:
         app.cli.add_command(command)
     if not app.debug and not app.testing:

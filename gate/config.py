@@ -74,6 +74,9 @@ SETTINGS: dict[str, tuple[Any, Any]] = {
     "GATE_DEADLINE_CHECK_SECONDS": (30, _int),
     "GATE_TIMEZONE": ("Asia/Shanghai", _str),
     "GATE_HOST": ("127.0.0.1", _str),
+    # Reverse proxies in front of the web (nginx: 1) whose X-Forwarded-For/-Proto/-Host are
+    # trusted; 0 when clients connect directly (a client could forge those headers).
+    "GATE_TRUSTED_PROXIES": (0, _int),
     "GATE_PORT": (5000, _int),
     # Retention (SPEC §5, PIPL art. 19), enforced by `gate purge`.
     "GATE_RETENTION_VISITS_DAYS": (180, _int),
@@ -110,6 +113,8 @@ def _validate(values: dict[str, Any]) -> None:
             raise ConfigError(
                 f"GATE_MQTT_URL must look like mqtt://user:pw@host:1883, got {mqtt!r}"
             )
+    if not 0 <= values["GATE_TRUSTED_PROXIES"] <= 5:
+        raise ConfigError("GATE_TRUSTED_PROXIES must be 0 (no proxy) to 5 (proxies in front of the web)")
     if not 0 < values["GATE_COMMAND_TTL_SECONDS"] <= 60:
         raise ConfigError("GATE_COMMAND_TTL_SECONDS must be more than 0 and at most 60")
     if not 0 <= values["GATE_PLATE_MIN_CONFIDENCE"] <= 1:
