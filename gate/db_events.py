@@ -29,5 +29,8 @@ def install() -> None:
     def _sqlite_begin(conn) -> None:
         # IMMEDIATE takes the write lock up front: a transaction that read first and wrote
         # later would otherwise fail with "database is locked" when another process wrote.
+        # A connection marked gate_read_only (shift-book verification) takes a plain BEGIN: a
+        # snapshot in WAL mode without the write lock, so the gate keeps writing meanwhile.
         if conn.dialect.name == "sqlite":
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            read_only = conn.get_execution_options().get("gate_read_only", False)
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")

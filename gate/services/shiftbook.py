@@ -135,6 +135,23 @@ def verify(site: str | None = None, key_path: Path | None = None, *,
     are reported exactly as that walk reports them. `workers` caps the processes (1: none).
     """
     site = site or site_code()
+    # Called outside a transaction (the CLI, cron): read in a snapshot of our own, which on
+    # SQLite does not hold the write lock for the seconds a big book takes, so plate decisions
+    # and check-ins go on. Inside a caller's transaction, read in that one.
+    own_snapshot = not db.session().in_transaction()
+    if own_snapshot:
+        options: dict[str, Any] = {"gate_read_only": True}
+        if db.engine.dialect.name == "postgresql":  # one snapshot for every statement below
+            options["isolation_level"] = "REPEATABLE READ"
+        db.session.connection(execution_options=options)
+    try:
+        return _verify(site, key_path, workers)
+    finally:
+        if own_snapshot:
+            db.session.rollback()  # nothing was written; ends the read snapshot
+
+
+def _verify(site: str, key_path: Path | None, workers: int | None) -> VerifyResult:
     checkpoints = db.session.scalars(select(Checkpoint).where(Checkpoint.site == site)
                                      .order_by(Checkpoint.seq)).all()
     keep = {cp.seq for cp in checkpoints}
