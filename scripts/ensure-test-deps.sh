@@ -72,6 +72,12 @@ if [ ! -x /usr/sbin/mosquitto ] && ! command -v mosquitto >/dev/null 2>&1; then
 fi
 
 # --- PostgreSQL ------------------------------------------------------------------------
+if [ ! -x /usr/sbin/nginx ] && ! command -v nginx >/dev/null 2>&1; then
+    say "Installing nginx-light for the deploy smoke test (it runs the shipped nginx site)."
+    if ! apt_install nginx-light; then
+        fail "Could not install nginx-light (needs apt-get and root or sudo); install it and re-run make test."
+    fi
+fi
 on_ci=0
 if is_true "${CI:-}"; then
     on_ci=1

@@ -1,11 +1,12 @@
 """Deploy smoke test: the shipped configurations run together as in production.
 
-gunicorn with deploy/gunicorn.conf.py and `gate bridge` (GATE_ENV=production) against the
-machine's PostgreSQL, and Mosquitto with the authentication and ACL of
-deploy/mosquitto/gatehouse.conf (tests/support/acl_broker.py), each on a free port. A guard
-checks a visitor in over HTTP and the entry camera, logged in with its own device account,
-reports a resident's car over MQTT; both must land in the shift book, the barrier must get its
-command, and every process must stop cleanly.
+nginx with deploy/nginx/gatehouse.conf (TLS, a throw-away certificate) in front of gunicorn
+with deploy/gunicorn.conf.py, and `gate bridge` (GATE_ENV=production) against the machine's
+PostgreSQL, and Mosquitto with the authentication and ACL of deploy/mosquitto/gatehouse.conf
+(tests/support/acl_broker.py), each on a free port. A guard checks a visitor in over HTTPS and
+the entry camera, logged in with its own device account, reports a resident's car over MQTT;
+both must land in the shift book, the barrier must get its command, and every process must
+stop cleanly.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from sqlalchemy import create_engine, text
 from device_adapters.topics import rfc3339
 from gate.domain.idcard import check_char
 from tests.support.acl_broker import start_acl_broker
-from tests.support.http_session import guard_on_shift
+from tests.support.http_session import Client, guard_on_shift
+from tests.support.nginx_site import site_config, start_nginx
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.postgres]
@@ -66,7 +68,10 @@ def _env(pg_url: str, tmp_path: Path, mqtt_url: str, port: int, signing_key: Pat
             "GATE_INSTANCE_PATH": str(tmp_path / "instance"), "GATE_SECRET_KEY": secrets.token_hex(32),
             "GATE_SIGNING_KEY_PATH": str(signing_key), "GATE_MQTT_URL": mqtt_url,
             "GATE_BIND": f"127.0.0.1:{port}", "GATE_HA_DISCOVERY": "false", "GATE_WORKERS": "2",
-            "GATE_SITE": "demo"}
+            "GATE_SITE": "demo", "GATE_TRUSTED_PROXIES": "1",
+            # Event streams shorter than the default 25 s (gunicorn waits for streams in flight
+            # before it exits) but longer than the 5 s the test gives the first frame.
+            "GATE_EVENTS_STREAM_SECONDS": "8"}
 
 
 def _start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
@@ -108,7 +113,12 @@ def test_shipped_configs_check_in_and_open_for_a_car(pg_url, broker, tmp_path, s
     port = _free_port()
     mqtt_url = f"mqtt://{BRIDGE_USER}:{passwords[BRIDGE_USER]}@{server.host}:{server.port}"
     env = _env(pg_url, tmp_path, mqtt_url, port, signing_key)
-    web_log, bridge_log = tmp_path / "gunicorn.log", tmp_path / "bridge.log"
+    web_log, bridge_log, proxy_log = (tmp_path / "gunicorn.log", tmp_path / "bridge.log",
+                                      tmp_path / "nginx.log")
+    http_port, https_port = _free_port(), _free_port()
+    (tmp_path / "nginx").mkdir()
+    proxy = start_nginx(site_config(tmp_path / "nginx", http_port=http_port, https_port=https_port,
+                                    upstream_port=port), proxy_log)
     web = _start([sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
                   "gate.wsgi:app"], env, web_log)
     bridge = _start([sys.executable, "-c", "from gate.cli import main; main()", "bridge"], env, bridge_log)
@@ -126,7 +136,11 @@ def test_shipped_configs_check_in_and_open_for_a_car(pg_url, broker, tmp_path, s
         wait_for(lambda: b"connected for site demo" in bridge_log.read_bytes(), timeout=60,
                  what="the bridge to connect")
 
-        guard = guard_on_shift(port)
+        wait_for(lambda: _healthy(https_port, https=True), timeout=30,
+                 what=f"nginx to proxy /healthz ({proxy_log})")
+        _check_proxy(http_port, https_port)
+        guard = guard_on_shift(https_port, https=True)
+        _check_event_stream(guard)
         form = guard.token("/kiosk/visitors/new")
         name = f"冒烟{uuid.uuid4().hex[:4]}"
         status, location, body = guard.request("POST", "/kiosk/visitors/new", {
@@ -150,20 +164,48 @@ def test_shipped_configs_check_in_and_open_for_a_car(pg_url, broker, tmp_path, s
         for client in (camera, barrier):
             client.loop_stop()
             client.disconnect()
+        proxy_status = _stop(proxy, proxy_log)
         web_status = _stop(web, web_log)
         bridge_status = _stop(bridge, bridge_log)
+    assert proxy_status == 0, proxy_log.read_text()[-3000:]
     assert web_status == 0, web_log.read_text()[-3000:]
     assert bridge_status == 0, bridge_log.read_text()[-3000:]
 
 
-def _healthy(port: int) -> bool:
-    import http.client
-
+def _healthy(port: int, *, https: bool = False) -> bool:
     try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        conn = Client(port, https=https).connect()
         conn.request("GET", "/healthz")
         ok = conn.getresponse().status == 200
         conn.close()
         return ok
     except OSError:
         return False
+
+
+def _check_proxy(http_port: int, https_port: int) -> None:
+    """Plain HTTP is sent to HTTPS; static files come from nginx with a cache lifetime."""
+    status, location, _ = Client(http_port).request("GET", "/kiosk/")
+    assert status == 301 and location.startswith("https://"), (status, location)
+    conn = Client(https_port, https=True).connect()
+    conn.request("GET", "/static/gate.css")
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    assert response.status == 200 and "max-age" in (response.getheader("Cache-Control") or "")
+
+
+def _check_event_stream(guard: Client) -> None:
+    """The kiosk's live events pass nginx unbuffered (the app's X-Accel-Buffering: no, the
+    site's proxy_buffering off): the first frame arrives while the 8 s stream is still open;
+    a buffering proxy would hold it until the stream ends."""
+    conn = guard.connect()
+    conn.timeout = 5
+    conn.request("GET", "/events/kiosk", headers={
+        "Accept": "text/event-stream", "X-Gate-Background": "1",
+        "Cookie": "; ".join(f"{k}={v}" for k, v in guard.cookies.items())})
+    response = conn.getresponse()
+    assert response.status == 200, response.status
+    first = response.read1(200)  # what has arrived so far (chunked encoding undone)
+    conn.close()
+    assert first.startswith(b"retry:"), first

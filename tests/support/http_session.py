@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.client
 import re
+import ssl
 from urllib.parse import urlencode
 
 
@@ -14,16 +15,19 @@ class Client:
     """A tiny cookie-keeping HTTP client (the session cookie is Secure in production, which
     http.cookiejar would refuse to send over plain HTTP on loopback)."""
 
-    def __init__(self, port: int) -> None:
-        """Talk to 127.0.0.1:port."""
+    def __init__(self, port: int, *, https: bool = False) -> None:
+        """Talk to 127.0.0.1:port (over TLS with any certificate when `https`: a test's own)."""
         self.port = port
+        self.https = https
         self.cookies: dict[str, str] = {}
 
     def request(self, method: str, path: str, form: dict | None = None) -> tuple[int, str, str]:
         """Send one request; returns (status, Location, body) and keeps any cookie set."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        conn = self.connect()
         headers = {"User-Agent": "gate-bench",
                    "Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
+        if self.https:  # as a browser does: Flask-WTF's CSRF check wants a same-origin Referer
+            headers["Referer"] = f"https://127.0.0.1:{self.port}{path}"
         body = None
         if form is not None:
             body = urlencode(form, doseq=True)
@@ -36,6 +40,13 @@ class Client:
             self.cookies[name.strip()] = rest.split(";", 1)[0]
         conn.close()
         return resp.status, resp.headers.get("Location", ""), text
+
+    def connect(self) -> http.client.HTTPConnection:
+        """A new connection to the server."""
+        if self.https:
+            return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=30,
+                                               context=ssl._create_unverified_context())
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
 
     def token(self, path: str) -> str:
         """GET a page and return the CSRF token of its first form."""
@@ -50,9 +61,10 @@ class Client:
         return "; ".join(f"{k}={v}" for k, v in self.cookies.items())
 
 
-def guard_on_shift(port: int, staff_no: str = "1001", pin: str = "123456") -> Client:
+def guard_on_shift(port: int, staff_no: str = "1001", pin: str = "123456", *,
+                   https: bool = False) -> Client:
     """A demo guard signed in at the kiosk with the shift started (post orders acknowledged)."""
-    guard = Client(port)
+    guard = Client(port, https=https)
     token = guard.token("/kiosk/login")
     status, _, _ = guard.request("POST", "/kiosk/login", {"csrf_token": token, "staff_no": staff_no,
                                                           "pin": pin})
