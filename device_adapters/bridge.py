@@ -153,17 +153,13 @@ class Bridge:
             action = ha_discovery.parse_ha_set(payload)
         except ValueError as exc:
             return self.link.drop("malformed", topic, str(exc))
-        in_burst = getattr(self._local, "outbox", None) is not None
-        with self._context():
+        with self._session():
             try:
                 device = db.session.scalars(select(Device).join(Site).where(
                     Site.code == self.site, Device.kind == "barrier", Device.code == device_id)).one()
                 cmd = barriers.order(device, action, ha_discovery.HA_REASON, source="home_assistant")
             except ActionError as exc:
                 return self.link.drop("rejected", topic, exc.code)
-            finally:
-                if not in_burst:
-                    db.session.remove()
         self._send(cmd)
         return None
 
@@ -240,19 +236,28 @@ class Bridge:
         for cmd in outbox:
             self.commander.send(cmd, self._outcome_recorder(cmd.id))
 
+    def _in_burst(self) -> bool:
+        return getattr(self._local, "outbox", None) is not None
+
     def _send(self, cmd) -> None:
         """Send a barrier command now, or after the current burst commits."""
-        outbox = getattr(self._local, "outbox", None)
-        if outbox is not None:
-            outbox.append(cmd)
+        if self._in_burst():
+            self._local.outbox.append(cmd)
         else:
             self.commander.send(cmd, self._outcome_recorder(cmd.id))
 
-    def _context(self):
-        """The burst's app context if one is open on this thread, else a new one."""
-        if getattr(self._local, "outbox", None) is not None:
-            return contextlib.nullcontext()
-        return self.app.app_context()
+    @contextlib.contextmanager
+    def _session(self):
+        """Work with the database: inside the burst's app context if one is open on this
+        thread (its commit ends it), else in an app context of our own, tidied up after."""
+        if self._in_burst():
+            yield
+            return
+        with self.app.app_context():
+            try:
+                yield
+            finally:
+                db.session.remove()
 
     def _dispatch(self, event, *, relay: bool) -> None:
         """Hand one event to the services (and, for vendor devices, republish it canonically)."""
@@ -261,8 +266,7 @@ class Bridge:
 
         if relay:
             self._republish(event)
-        in_burst = getattr(self._local, "outbox", None) is not None
-        with self._context():
+        with self._session():
             try:
                 if isinstance(event, PlateRead):
                     decision = vehicles.handle_plate(event)
@@ -306,9 +310,6 @@ class Bridge:
                 self.link.drop("rejected", event.device, str(exc))
             except ActionError as exc:  # e.g. a misconfigured lane barrier: said by code only
                 self.link.drop("rejected", event.device, exc.code)
-            finally:
-                if not in_burst:
-                    db.session.remove()
 
     def _alert(self, kind: str, text: str, device: str | None) -> None:
         """Tell other systems (and the supervisor's tools) on the site's alerts topic (SPEC §3)."""
@@ -319,14 +320,8 @@ class Bridge:
         def record(outcome: str, state: str | None) -> None:
             from gate.services import barriers
 
-            if getattr(self._local, "outbox", None) is not None:  # an ack inside a burst
+            with self._session():  # an ack inside a burst is recorded with the burst
                 barriers.record_outcome(command_id, outcome, state)
-            else:
-                with self.app.app_context():
-                    try:
-                        barriers.record_outcome(command_id, outcome, state)
-                    finally:
-                        db.session.remove()
             log.info("barrier command %s: %s", command_id, outcome)
 
         return record

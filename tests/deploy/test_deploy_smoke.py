@@ -15,6 +15,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import uuid
@@ -40,8 +41,6 @@ RESIDENT_CAR = "粤B12345"
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -203,7 +202,7 @@ def _check_event_stream(guard: Client) -> None:
     conn.timeout = 5
     conn.request("GET", "/events/kiosk", headers={
         "Accept": "text/event-stream", "X-Gate-Background": "1",
-        "Cookie": "; ".join(f"{k}={v}" for k, v in guard.cookies.items())})
+        "Cookie": guard.cookie_header()})
     response = conn.getresponse()
     assert response.status == 200, response.status
     first = response.read1(200)  # what has arrived so far (chunked encoding undone)
