@@ -48,7 +48,6 @@ def group_commit() -> Iterator[None]:
     of one per event. Nothing inside may be announced (a barrier command sent) before this
     block ends without an exception.
     """
-    g.setdefault(_GROUP, False)
     setattr(g, _GROUP, True)
     try:
         yield

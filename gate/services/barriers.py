@@ -103,20 +103,20 @@ def manual_opens_today(site: str, now: datetime) -> int:
         BarrierCommandRecord.action == "open", BarrierCommandRecord.issued_at >= midnight)) or 0
 
 
-def _review_if_over_threshold(device: Device | BarrierRef, record: BarrierCommand, actor_id: int,
+def _review_if_over_threshold(device: Device | BarrierRef, cmd: BarrierCommand, actor_id: int,
                               gate_id: int | None, shift_id: int | None) -> None:
     """Past the daily number of openings by hand, each one more waits for a supervisor's review."""
     limit = current_app.config["GATE_MANUAL_OPEN_DAILY_LIMIT"]
-    if manual_opens_today(record.site, record.issued_at) <= limit:
+    if manual_opens_today(cmd.site, cmd.issued_at) <= limit:
         return
     minutes = current_app.config["GATE_MANUAL_OPEN_REVIEW_MINUTES"]
-    approval = Approval(site_id=device.site_id, kind="manual_open", command_id=record.id,
-                        requested_by=actor_id, requested_at=record.issued_at,
-                        due_at=record.issued_at + timedelta(minutes=minutes))
+    approval = Approval(site_id=device.site_id, kind="manual_open", command_id=cmd.id,
+                        requested_by=actor_id, requested_at=cmd.issued_at,
+                        due_at=cmd.issued_at + timedelta(minutes=minutes))
     db.session.add(approval)
     db.session.flush()
     shiftbook.append("approval.requested", {"approval_id": approval.id, "kind": "manual_open",
-                                            "command_id": record.id},
+                                            "command_id": cmd.id},
                      actor_id=actor_id, gate_id=gate_id, shift_id=shift_id)
 
 
