@@ -77,7 +77,7 @@ def order_within(device: Device | BarrierRef, action: str, reason: str, *, sourc
     if gate_id is None and isinstance(device, Device) and device.lane is not None:
         gate_id = device.lane.gate_id
     now = utcnow()
-    cmd = BarrierCommand(id=str(uuid.uuid4()), site=current_app.config["GATE_SITE"],
+    cmd = BarrierCommand(id=str(uuid.uuid4()), site=shiftbook.site_code(),
                          device=device.code, action=action, reason=reason[:200], issued_at=now,
                          expires_at=now + (ttl or command_ttl()))
     # The entry first, so the command row is inserted once with its seq (no UPDATE after).

@@ -278,7 +278,7 @@ def status(visitor_pass: VisitorPass, now: datetime | None = None) -> str:
 
 def by_token(token: str) -> VisitorPass:
     """The pass a share link names; ActionError not_found for anything else (no detail leaks)."""
-    site = db.session.scalars(select(Site).where(Site.code == current_app.config["GATE_SITE"])).one()
+    site = db.session.scalars(select(Site).where(Site.code == shiftbook.site_code())).one()
     text = tokens.extract(token)
     try:
         claims = tokens.read(pass_key(), site.code, text or "")

@@ -13,7 +13,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import current_app, g
+from flask import g
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _
 from sqlalchemy import select
@@ -92,7 +92,7 @@ def served_site_overrides() -> dict[tuple[str, str], str]:
     """The wordings of the site this process serves (GATE_SITE), in one query."""
     rows = db.session.execute(select(ScriptText.key, ScriptText.locale, ScriptText.text)
                               .join(Site, Site.id == ScriptText.site_id)
-                              .where(Site.code == current_app.config["GATE_SITE"])).all()
+                              .where(Site.code == shiftbook.site_code())).all()
     return {(key, locale): text for key, locale, text in rows}
 
 

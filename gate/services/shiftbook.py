@@ -32,8 +32,8 @@ def rfc3339_now() -> str:
 
 
 def site_code() -> str:
-    """The site this process serves."""
-    return current_app.config["GATE_SITE"]
+    """The site this request or message serves: an API key's site (g.site_code), else GATE_SITE."""
+    return g.get("site_code") or current_app.config["GATE_SITE"]
 
 
 def rfc3339(moment: datetime) -> str:

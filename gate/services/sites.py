@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, g
+from flask import g
 from flask_babel import lazy_gettext as _
 from sqlalchemy import select
 
@@ -13,9 +13,9 @@ from gate.services import ActionError, shiftbook
 
 
 def current_site() -> Site | None:
-    """The Site row for GATE_SITE, once per request."""
+    """The Site row this request serves (an API key's site, else GATE_SITE), once per request."""
     if "site" not in g:
-        g.site = db.session.scalars(select(Site).where(Site.code == current_app.config["GATE_SITE"])).first()
+        g.site = db.session.scalars(select(Site).where(Site.code == shiftbook.site_code())).first()
     return g.site
 
 
