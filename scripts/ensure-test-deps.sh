@@ -71,6 +71,19 @@ if [ ! -x /usr/sbin/mosquitto ] && ! command -v mosquitto >/dev/null 2>&1; then
     fi
 fi
 
+# --- pg_dump / pg_restore --------------------------------------------------------------
+# tests/integration/test_backup.py runs `gate backup`/`gate restore` against PostgreSQL; the
+# client tools must be of the server's major version (Debian's postgresql-client matches the
+# Debian server package).
+# tests/deploy/test_postgres_setup.py runs deploy/postgres/setup.sh, which needs psql.
+if ! command -v pg_dump >/dev/null 2>&1 || ! command -v pg_restore >/dev/null 2>&1 \
+        || ! command -v psql >/dev/null 2>&1; then
+    say "Installing postgresql-client for the backup tests (pg_dump, pg_restore)."
+    if ! apt_install postgresql-client; then
+        fail "Could not install postgresql-client (needs apt-get and root or sudo); install it and re-run make test."
+    fi
+fi
+
 # --- PostgreSQL ------------------------------------------------------------------------
 if [ ! -x /usr/sbin/nginx ] && ! command -v nginx >/dev/null 2>&1; then
     say "Installing nginx-light for the deploy smoke test (it runs the shipped nginx site)."

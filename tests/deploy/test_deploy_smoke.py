@@ -1,12 +1,14 @@
 """Deploy smoke test: the shipped configurations run together as in production.
 
 nginx with deploy/nginx/gatehouse.conf (TLS, a throw-away certificate) in front of gunicorn
-with deploy/gunicorn.conf.py, and `gate bridge` (GATE_ENV=production) against the machine's
-PostgreSQL, and Mosquitto with the authentication and ACL of deploy/mosquitto/gatehouse.conf
-(tests/support/acl_broker.py), each on a free port. A guard checks a visitor in over HTTPS and
-the entry camera, logged in with its own device account, reports a resident's car over MQTT;
-both must land in the shift book, the barrier must get its command, and every process must
-stop cleanly.
+with deploy/gunicorn.conf.py, and `gate bridge` (GATE_ENV=production, a site file) against the
+machine's PostgreSQL, and Mosquitto with deploy/mosquitto/gatehouse.conf as shipped but for its
+ports, certificate and paths (tests/support/acl_broker.py: TLS listener for the devices with a
+throw-away CA, loopback listener for the app), each on a free port. A guard checks a visitor in
+over HTTPS; the entry camera, logged in over TLS with its own device account, reports a
+resident's car; the entry barrier is a Tasmota relay (profile "tasmota", over TLS with its own
+account) that gets POWER1 ON and answers like Tasmota. Check-in, plate and the barrier's
+outcome must land in the shift book, and every process must stop cleanly.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from sqlalchemy import create_engine, text
 
 from device_adapters.topics import rfc3339
 from gate.domain.idcard import check_char
-from tests.support.acl_broker import start_acl_broker
+from tests.support.acl_broker import start_shipped_broker
 from tests.support.http_session import Client, guard_on_shift
 from tests.support.nginx_site import site_config, start_nginx
 from tests.support.waiting import wait_for
@@ -38,6 +40,8 @@ pytestmark = [pytest.mark.mqtt, pytest.mark.postgres]
 ROOT = Path(__file__).resolve().parents[2]
 BRIDGE_USER, CAMERA, BARRIER = "gatehouse-bridge", "anpr-in", "car-in"
 RESIDENT_CAR = "粤B12345"
+# The barrier's Tasmota Topic: its broker username too (deploy/mosquitto/gatehouse.acl).
+TASMOTA_TOPIC = BARRIER
 
 
 def _free_port() -> int:
@@ -56,14 +60,52 @@ def pg_url(templates, tmp_path) -> Iterator[str]:
 
 @pytest.fixture
 def broker(tmp_path):
-    """Mosquitto with the production authentication and ACL, and the accounts' passwords."""
-    server, passwords = start_acl_broker(tmp_path / "mqtt", (BRIDGE_USER, CAMERA, BARRIER))
-    yield server, passwords
+    """The shipped Mosquitto configuration; the accounts' passwords and the devices' CA file."""
+    server, passwords, ca = start_shipped_broker(tmp_path / "mqtt", (BRIDGE_USER, CAMERA, BARRIER))
+    yield server, passwords, ca
     server.stop()
+
+
+def _site_file(folder: Path) -> Path:
+    """The demo estate's site file with the entry barrier as a Tasmota relay."""
+    native = 'id = "car-in"\nname = "入口道闸"\nprofile = "native"\n'
+    text = (ROOT / "gate" / "data" / "demo-site.toml").read_text(encoding="utf-8")
+    assert native in text, "the demo site's car-in entry changed: update this test"
+    text = text.replace(native, 'id = "car-in"\nname = "入口道闸"\nprofile = "tasmota"\n'
+                                f'[posts.gates.lanes.devices.options]\ntopic = "{TASMOTA_TOPIC}"\n')
+    path = folder / "site.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _tls_device(user: str, password: str, ca: Path, port: int, *,
+                will: tuple[str, str] | None = None) -> mqtt.Client:
+    """A device connected over TLS to the device listener with its own account."""
+    client = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2, client_id=user)
+    client.username_pw_set(user, password)
+    client.tls_set(ca_certs=str(ca))
+    if will:
+        client.will_set(*will, qos=1, retain=True)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    return client
+
+
+def _tasmota_relay(client: mqtt.Client, commands: list[bytes]) -> None:
+    """Answer like a Tasmota with PulseTime: POWER1 ON, then OFF when the pulse ends."""
+    def on_command(c, userdata, msg) -> None:
+        commands.append(msg.payload)
+        c.publish(f"stat/{TASMOTA_TOPIC}/POWER1", "ON", qos=1)
+        c.publish(f"stat/{TASMOTA_TOPIC}/POWER1", "OFF", qos=1)
+
+    client.message_callback_add(f"cmnd/{TASMOTA_TOPIC}/POWER1", on_command)
+    client.subscribe(f"cmnd/{TASMOTA_TOPIC}/#", qos=1)
+    client.publish(f"tele/{TASMOTA_TOPIC}/LWT", "Online", qos=1, retain=True)
 
 
 def _env(pg_url: str, tmp_path: Path, mqtt_url: str, port: int, signing_key: Path) -> dict:
     return {**os.environ, "GATE_ENV": "production", "GATE_DATABASE_URL": pg_url,
+            "GATE_SITE_FILE": str(_site_file(tmp_path)),
             "GATE_INSTANCE_PATH": str(tmp_path / "instance"), "GATE_SECRET_KEY": secrets.token_hex(32),
             "GATE_SIGNING_KEY_PATH": str(signing_key), "GATE_MQTT_URL": mqtt_url,
             "GATE_BIND": f"127.0.0.1:{port}", "GATE_HA_DISCOVERY": "false", "GATE_WORKERS": "2",
@@ -105,11 +147,13 @@ def _resident_id() -> str:
 
 
 def test_shipped_configs_check_in_and_open_for_a_car(pg_url, broker, tmp_path, signing_key):
-    """Protects the install: with the shipped gunicorn config, the bridge and the production
-    broker settings, a check-in over HTTP and a plate over MQTT are both recorded in the shift
-    book, the barrier gets its command, and both services stop cleanly on SIGTERM."""
-    server, passwords = broker
+    """Protects the install: with the shipped gunicorn, nginx and Mosquitto configs (devices over
+    TLS with their own accounts), the bridge and a site file with a Tasmota barrier, a check-in
+    over HTTPS and a plate over MQTT are both recorded in the shift book, the relay gets POWER1 ON
+    and its answer is recorded as the command's outcome, and every service stops cleanly."""
+    server, passwords, ca = broker
     port = _free_port()
+    # The app on the loopback listener, as in gatehouse.env.example.
     mqtt_url = f"mqtt://{BRIDGE_USER}:{passwords[BRIDGE_USER]}@{server.host}:{server.port}"
     env = _env(pg_url, tmp_path, mqtt_url, port, signing_key)
     web_log, bridge_log, proxy_log = (tmp_path / "gunicorn.log", tmp_path / "bridge.log",
@@ -121,16 +165,14 @@ def test_shipped_configs_check_in_and_open_for_a_car(pg_url, broker, tmp_path, s
     web = _start([sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
                   "gate.wsgi:app"], env, web_log)
     bridge = _start([sys.executable, "-c", "from gate.cli import main; main()", "bridge"], env, bridge_log)
-    barrier = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2, client_id=BARRIER)
-    camera = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2, client_id=CAMERA)
     commands: list[bytes] = []
+    devices: list[mqtt.Client] = []
     try:
-        # The barrier logs in with its own account and reads its own command topic only.
-        barrier.username_pw_set(BARRIER, passwords[BARRIER])
-        barrier.on_message = lambda c, u, m: commands.append(m.payload)
-        barrier.connect(server.host, server.port)
-        barrier.subscribe(f"gatehouse/demo/barrier/{BARRIER}/command", qos=1)
-        barrier.loop_start()
+        # The barrier relay logs in over TLS with its own account and reads its own commands only.
+        relay = _tls_device(BARRIER, passwords[BARRIER], ca, server.tls_port,
+                            will=(f"tele/{TASMOTA_TOPIC}/LWT", "Offline"))
+        devices.append(relay)
+        _tasmota_relay(relay, commands)
         wait_for(lambda: _healthy(port), timeout=60, what=f"gunicorn to answer /healthz ({web_log})")
         wait_for(lambda: b"connected for site demo" in bridge_log.read_bytes(), timeout=60,
                  what="the bridge to connect")
@@ -149,18 +191,19 @@ def test_shipped_configs_check_in_and_open_for_a_car(pg_url, broker, tmp_path, s
         assert status == 302 and "/kiosk/visitors/" in location, f"check-in: {status} {body[:500]}"
         assert any(e.get("visit_id") for e in _book(pg_url, "visit.started"))
 
-        camera.username_pw_set(CAMERA, passwords[CAMERA])
-        camera.connect(server.host, server.port)
-        camera.loop_start()
+        camera = _tls_device(CAMERA, passwords[CAMERA], ca, server.tls_port)
+        devices.append(camera)
         camera.publish(f"gatehouse/demo/camera/{CAMERA}/plate", json.dumps({
             "event_id": uuid.uuid4().hex, "plate": RESIDENT_CAR, "confidence": 0.97,
             "direction": "in", "at": rfc3339()}, ensure_ascii=False), qos=1).wait_for_publish(10)
-        wait_for(lambda: commands, timeout=20, what="the barrier command")
-        assert json.loads(commands[0])["action"] == "open"
+        wait_for(lambda: commands, timeout=20, what=f"POWER1 on cmnd/{TASMOTA_TOPIC} ({bridge_log})")
+        assert commands == [b"ON"]
         reads = wait_for(lambda: _book(pg_url, "vehicle.read"), what="the vehicle.read entry")
         assert reads[-1]["decision"] == "open" and reads[-1]["reason"] == "resident"
+        outcomes = wait_for(lambda: _book(pg_url, "barrier.outcome"), what="the barrier's outcome")
+        assert [(o["device"], o["outcome"]) for o in outcomes] == [(BARRIER, "done")], outcomes
     finally:
-        for client in (camera, barrier):
+        for client in devices:
             client.loop_stop()
             client.disconnect()
         proxy_status = _stop(proxy, proxy_log)

@@ -1,18 +1,27 @@
 """A Mosquitto started with the production settings of deploy/mosquitto/gatehouse.conf:
 no anonymous clients, a password file and the real ACL file, on a free loopback port.
 
-Used by the ACL tests and the deploy smoke test.
+Used by the ACL tests and the deploy smoke test. `start_shipped_broker` runs the whole shipped
+file instead, TLS listener for the devices included, with a throw-away CA.
 """
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import os
+import re
 import secrets
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from tests.plugins.mosquitto import MosquittoServer, find_mosquitto, on_ci
 
@@ -87,7 +96,6 @@ def mosquitto_binaries() -> tuple[str, str]:
     return broker, passwd
 
 
-
 def start_acl_broker(workdir: Path, users: tuple[str, ...]) -> tuple[AclMosquitto, dict[str, str]]:
     """Start a production-configured broker with these users; their random passwords."""
     binary, passwd = mosquitto_binaries()
@@ -101,3 +109,99 @@ def start_acl_broker(workdir: Path, users: tuple[str, ...]) -> tuple[AclMosquitt
     server = AclMosquitto(workdir / "broker", binary=binary, password_file=password_file)
     server.start()
     return server, passwords
+
+
+# --- The whole shipped configuration, TLS listener included -------------------------------
+
+# (pattern in deploy/mosquitto/gatehouse.conf, what it becomes in the test's copy): only what is
+# about the target machine (ports, certificate and file paths) changes; every other line is
+# the shipped one, so a setting that breaks Mosquitto's start breaks this test.
+def _machine_parts(server: ShippedMosquitto) -> list[tuple[str, str]]:
+    return [
+        (r"(?m)^listener 8883$", f"listener {server.tls_port} {server.host}"),
+        (r"(?m)^certfile \S+$", f"certfile {server.cert}"),
+        (r"(?m)^keyfile \S+$", f"keyfile {server.key}"),
+        (r"(?m)^listener 1883 127\.0\.0\.1$", f"listener {server.port} {server.host}"),
+        (r"(?m)^password_file \S+$", f"password_file {server.password_file}"),
+        (r"(?m)^acl_file \S+$", f"acl_file {server.acl_file}"),
+        (r"(?m)^persistence_location \S+$", f"persistence_location {server.persistence_dir}/"),
+        (r"(?m)^log_dest file \S+$", f"log_dest file {server.log_path}"),
+    ]
+
+
+def device_ca(folder: Path) -> tuple[Path, Path, Path]:
+    """A throw-away CA and a broker certificate it signed for 127.0.0.1: (ca, cert, key)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Gatehouse test device CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                                                        x509.DNSName("localhost")]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    paths = folder / "ca.crt", folder / "gatehouse.crt", folder / "gatehouse.key"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return paths
+
+
+class ShippedMosquitto(MosquittoServer):
+    """deploy/mosquitto/gatehouse.conf as shipped, with its ports, certificate and paths
+    rewritten: devices on the TLS listener (`tls_port`), the app on the loopback one (`port`)."""
+
+    def __init__(self, workdir: Path, *, binary: str, password_file: Path, cert: Path, key: Path,
+                 acl_file: Path = ACL_FILE, extra: str = "") -> None:
+        """`extra`: configuration appended to the shipped file (e.g. a bridge connection)."""
+        super().__init__(workdir, binary=binary)
+        self.password_file, self.cert, self.key = password_file, cert, key
+        self.acl_file, self.extra = acl_file, extra
+        self.tls_port = 0
+
+    def _write_config(self) -> None:
+        self.persistence_dir.mkdir(exist_ok=True)
+        if not self._port_fixed or not self.tls_port:  # kept across restart(), like the plain port
+            with socket.socket() as sock:
+                sock.bind((self.host, 0))
+                self.tls_port = sock.getsockname()[1]
+        text = CONF_FILE.read_text(encoding="utf-8")
+        for pattern, value in _machine_parts(self):
+            text, count = re.subn(pattern, value, text)
+            assert count == 1, f"{CONF_FILE.name} no longer has one {pattern!r}: update {Path(__file__).name}"
+        # Added by the test: denied publishes are debug lines, and they explain a failure.
+        text += "\nlog_type all\n" + self.extra
+        if os.geteuid() == 0:
+            text += "user root\n"  # see tests/plugins/mosquitto.py
+        self.config_path.write_text(text, encoding="utf-8")
+
+
+def start_shipped_broker(workdir: Path, users: tuple[str, ...], *,
+                         ca_files: tuple[Path, Path, Path] | None = None,
+                         **options) -> tuple[ShippedMosquitto, dict[str, str], Path]:
+    """Start the shipped configuration with these users; (broker, their passwords, the CA file).
+
+    `ca_files`: (ca, cert, key) of device_ca() to reuse; `options` go to ShippedMosquitto.
+    """
+    binary, passwd = mosquitto_binaries()
+    workdir.mkdir(parents=True, exist_ok=True)
+    ca, cert, key = ca_files or device_ca(workdir / "certs")
+    password_file = workdir / "gatehouse.passwd"
+    passwords = {user: secrets.token_urlsafe(16) for user in users}
+    for i, user in enumerate(users):
+        create = ["-c"] if i == 0 else []
+        subprocess.run([passwd, "-b", *create, str(password_file), user, passwords[user]],
+                       check=True, capture_output=True, timeout=TIMEOUT)
+    server = ShippedMosquitto(workdir / "broker", binary=binary, password_file=password_file,
+                              cert=cert, key=key, **options)
+    server.start()
+    return server, passwords, ca
