@@ -55,6 +55,9 @@ keepalive = 5
 # from every worker costs throughput (and repeats visitors' URLs into a second log). Set
 # GATE_ACCESS_LOG=1 to log to stdout (journald under systemd) while debugging.
 accesslog = "-" if os.environ.get("GATE_ACCESS_LOG", "").lower() in {"1", "true", "yes", "on"} else None
+# gunicorn's default format plus the request id the app answered with (X-Request-Id: nginx's
+# $request_id when the proxy passes it, else the app's own), to find the app's lines for it.
+access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %({x-request-id}o)s'
 errorlog = "-"  # stderr: systemd/journald collects it with the app's own log lines
 loglevel = "info"
 

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from flask import Flask
 from sqlalchemy import select
 
-from device_adapters import contract
+from device_adapters import contract, metrics
 from device_adapters.commander import Commander
 from device_adapters.link import MqttLink
 from device_adapters.profiles import ha_discovery, profile_class
@@ -65,6 +65,7 @@ class Bridge:
         self._routes()
         self._ticker: threading.Thread | None = None
         self._stop = threading.Event()
+        self._metrics = None  # the GATE_METRICS_BIND server while running
 
     # --- set-up ----------------------------------------------------------------------------
 
@@ -107,11 +108,14 @@ class Bridge:
         self._stop.clear()
         self._ticker = threading.Thread(target=self._tick_loop, name="bridge-tick", daemon=True)
         self._ticker.start()
+        self._metrics = metrics.serve(self.app.config.get("GATE_METRICS_BIND"), self)
         return self
 
     def stop(self) -> None:
         """Publish `stopped` and disconnect cleanly."""
         self._stop.set()
+        metrics.close(self._metrics)
+        self._metrics = None
         if self._ticker is not None:
             self._ticker.join(5)
         self.link.stop()
@@ -235,6 +239,7 @@ class Bridge:
                 db.session.remove()
         for cmd in outbox:
             self.commander.send(cmd, self._outcome_recorder(cmd.id))
+            metrics.command_sent(cmd)
 
     def _in_burst(self) -> bool:
         return getattr(self._local, "outbox", None) is not None
@@ -245,6 +250,7 @@ class Bridge:
             self._local.outbox.append(cmd)
         else:
             self.commander.send(cmd, self._outcome_recorder(cmd.id))
+            metrics.command_sent(cmd)
 
     @contextlib.contextmanager
     def _session(self):
@@ -266,10 +272,12 @@ class Bridge:
 
         if relay:
             self._republish(event)
+        started = metrics.event_received(event)
         with self._session():
             try:
                 if isinstance(event, PlateRead):
                     decision = vehicles.handle_plate(event)
+                    metrics.plate_decided(decision, started)
                     if decision is not None and decision.command is not None:
                         self._send(decision.command)
                     elif decision is None:
@@ -322,6 +330,7 @@ class Bridge:
 
             with self._session():  # an ack inside a burst is recorded with the burst
                 barriers.record_outcome(command_id, outcome, state)
+            metrics.command_outcome(command_id, outcome)
             log.info("barrier command %s: %s", command_id, outcome)
 
         return record

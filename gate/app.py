@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask, g, request, session
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from gate import db_events
+from gate import db_events, logs
 from gate.config import flask_config, load_settings
 from gate.extensions import babel, csrf, db, limiter, login_manager, migrate
 
@@ -64,6 +64,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
     for command in COMMANDS:
         app.cli.add_command(command)
+    logs.install(app)  # request ids: g.request_id, the X-Request-Id header, every log line
     if not app.debug and not app.testing:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        logs.configure(logging.INFO)
     return app

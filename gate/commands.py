@@ -11,6 +11,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 from flask_babel import force_locale
 
+from gate.commands_webhooks import webhooks_cmd
 from gate.services import ActionError, transaction
 
 
@@ -365,3 +366,10 @@ def deadlines_cmd(no_publish: bool) -> None:
 
 COMMANDS = [site_group, camera_cmd, demo_cmd, user_group, audit_group, web_cmd, run_cmd, bridge_cmd,
             simulate_cmd, purge_cmd, person_group, deadlines_cmd]
+from gate.commands_api import api_key_group  # noqa: E402  (integration API keys)
+
+COMMANDS.append(api_key_group)
+COMMANDS.append(webhooks_cmd)
+from gate.commands_ops import COMMANDS as OPS_COMMANDS  # noqa: E402  (backup, restore)
+
+COMMANDS.extend(OPS_COMMANDS)

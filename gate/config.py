@@ -94,6 +94,20 @@ SETTINGS: dict[str, tuple[Any, Any]] = {
     # Release slips (放行条): valid on their date, plus this many hours after midnight.
     "GATE_SLIP_KEY": (None, _str),
     "GATE_SLIP_GRACE_HOURS": (0, _int),
+    # Integration API (/api/v1): requests per key (and per address sending bad keys).
+    "GATE_API_RATE_LIMIT": ("120 per minute", _str),
+    # Webhooks: the key that encrypts subscription secrets at rest, the HTTP timeout, the retry
+    # backoff (doubling from the first delay up to the cap), and how long a subscription may
+    # keep failing before it is paused.
+    "GATE_WEBHOOK_KEY": (None, _str),
+    "GATE_WEBHOOK_TIMEOUT_SECONDS": (5.0, float),
+    "GATE_WEBHOOK_BACKOFF_SECONDS": (10, _int),
+    "GATE_WEBHOOK_BACKOFF_MAX_SECONDS": (3600, _int),
+    "GATE_WEBHOOK_PAUSE_AFTER_HOURS": (72, _int),
+    # Operations (docs/OPERATIONS.md): the bridge's Prometheus endpoint (host:port, empty: off),
+    # and the bearer token that lets a scraper off this machine read the web's /metrics.
+    "GATE_METRICS_BIND": ("", _str),
+    "GATE_METRICS_TOKEN": (None, _str),
 }
 RETENTION_SETTINGS = ("GATE_RETENTION_VISITS_DAYS", "GATE_RETENTION_DEVICE_EVENTS_DAYS",
                       "GATE_RETENTION_JOURNAL_DAYS", "GATE_RETENTION_WATCHLIST_EXPIRED_DAYS",
@@ -146,8 +160,26 @@ def _validate(values: dict[str, Any]) -> None:
         key = values.get(name)
         if key is not None and len(key) < 32:
             raise ConfigError(f"{name} must be at least 32 characters of random text")
+    for key in ("GATE_WEBHOOK_BACKOFF_SECONDS", "GATE_WEBHOOK_BACKOFF_MAX_SECONDS",
+                "GATE_WEBHOOK_PAUSE_AFTER_HOURS"):
+        if values[key] <= 0:
+            raise ConfigError(f"{key} must be a positive whole number, got {values[key]!r}")
+    if not 0 < values["GATE_WEBHOOK_TIMEOUT_SECONDS"] <= 60:
+        raise ConfigError("GATE_WEBHOOK_TIMEOUT_SECONDS must be more than 0 and at most 60")
+    if values.get("GATE_WEBHOOK_KEY") is not None and len(values["GATE_WEBHOOK_KEY"]) < 32:
+        raise ConfigError("GATE_WEBHOOK_KEY must be at least 32 characters of random text")
     if not 0 <= values["GATE_SLIP_GRACE_HOURS"] <= 24:
         raise ConfigError("GATE_SLIP_GRACE_HOURS must be a whole number from 0 to 24")
+    bind = values["GATE_METRICS_BIND"]
+    if bind and not (bind.rpartition(":")[0] and bind.rpartition(":")[2].isdigit()):
+        raise ConfigError(f"GATE_METRICS_BIND must look like 127.0.0.1:9310 (or be empty), got {bind!r}")
+    if values.get("GATE_METRICS_TOKEN") is not None and len(values["GATE_METRICS_TOKEN"]) < 32:
+        raise ConfigError("GATE_METRICS_TOKEN must be at least 32 characters of random text")
+    try:
+        from limits import parse_many
+        parse_many(values["GATE_API_RATE_LIMIT"])
+    except ValueError:
+        raise ConfigError("GATE_API_RATE_LIMIT must look like '120 per minute'") from None
     if values["GATE_ENV"] not in {"development", "production", "testing"}:
         raise ConfigError("GATE_ENV must be development, production or testing")
     if values["GATE_ENV"] == "production" and values["GATE_SECRET_KEY"] == DEFAULT_SECRET:

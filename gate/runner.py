@@ -12,6 +12,7 @@ from flask import Flask
 from sqlalchemy import select
 from werkzeug.serving import run_simple
 
+from gate.commands_webhooks import start_thread
 from gate.extensions import db
 from gate.models import Device, Site
 
@@ -152,6 +153,7 @@ def run_all(app: Flask, host: str | None, port: int | None) -> None:
         app.config["GATE_MQTT_PROTOCOL"] = "3.1.1"  # the embedded broker's dialect
         simulation = _simulation(app, broker.url).start()
     bridge = Bridge(app).start()
+    webhooks_stop = start_thread(app)  # webhook delivery beside the bridge
     _print_banner(app, host, port, broker.url if broker else None)
     # End this thread's transaction: on SQLite an open one holds the write lock for everyone.
     db.session.remove()
@@ -160,6 +162,7 @@ def run_all(app: Flask, host: str | None, port: int | None) -> None:
     try:
         serve_web(app, host, port)
     finally:
+        webhooks_stop.set()
         bridge.stop()
         if simulation is not None:
             simulation.stop()

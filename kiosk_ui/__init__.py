@@ -61,6 +61,10 @@ def register_blueprints(app: Flask) -> None:
         app.register_blueprint(module.bp)
     from kiosk_ui import kiosk_events  # server-sent events: live prompts, approvals and alerts
     app.register_blueprint(kiosk_events.bp)
+    from kiosk_ui import api  # integration API under /api/v1 (keys, not sessions)
+    api.register(app)
+    from kiosk_ui import metrics  # /metrics for Prometheus (docs/OPERATIONS.md)
+    app.register_blueprint(metrics.bp)
 
     @app.get("/")
     @public
@@ -80,6 +84,12 @@ def register_blueprints(app: Flask) -> None:
     @app.errorhandler(404)
     def not_found(_exc):
         return error_page(404, "not_found", _("This page does not exist. Go back to the start page."))
+
+    @app.errorhandler(405)
+    def wrong_method(exc):
+        body, status = error_page(405, "method_not_allowed", _(
+            "This address does not take that kind of request. Go back and use the page's buttons."))
+        return body, status, {"Allow": ", ".join(sorted(getattr(exc, "valid_methods", None) or []))}
 
     @app.errorhandler(429)
     def too_many(_exc):

@@ -113,6 +113,15 @@ KINDS = {
     "user.disabled": _l("Account disabled"),
     "user.enabled": _l("Account enabled again"),
     "user.unlocked": _l("Account unlocked"),
+    "person.exported": _l("Personal data exported on request"),
+    "person.erased": _l("Personal data erased on request"),
+    "retention.purged": _l("Old records purged (retention)"),
+    "api_key.created": _l("Integration key created"),
+    "api_key.revoked": _l("Integration key revoked"),
+    "webhook.subscribed": _l("Webhook subscribed"),
+    "webhook.removed": _l("Webhook removed"),
+    "webhook.paused": _l("Webhook paused after failing deliveries"),
+    "webhook.resumed": _l("Webhook resumed"),
 }
 
 

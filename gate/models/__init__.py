@@ -13,6 +13,7 @@ from gate.models.estate import (
     Vehicle,
     VehicleListEntry,
 )
+from gate.models.integrations import ApiKey  # integration API keys
 from gate.models.parking import ParkingSession, Violation, ViolationPhoto, ViolationType
 from gate.models.passes import ActivationCode, PassUse, PortalNotice, VisitorPass
 from gate.models.shiftbook import Checkpoint, ShiftBookEntry, ShiftBookHead
@@ -28,8 +29,10 @@ from gate.models.shifts import (
 from gate.models.slips import ReleaseSlip, ReleaseSlipItem, SerialCounter, UnitFlag
 from gate.models.users import ROLES, Role, User
 from gate.models.visits import Approval, Incident, Visit, Visitor, WatchlistEntry
+from gate.models.webhooks import WebhookSubscription
 
 __all__ = [
+    "ApiKey",
     "ParkingSession",
     "Violation",
     "ViolationPhoto",
@@ -74,4 +77,5 @@ __all__ = [
     "Unit",
     "User",
     "Vehicle",
+    "WebhookSubscription",
 ]

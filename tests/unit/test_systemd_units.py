@@ -29,10 +29,14 @@ def _unit(path: Path) -> configparser.ConfigParser:
     return parser
 
 
-def test_there_are_units_for_web_bridge_and_camera():
-    """Protects the install guide's promise: one unit per long-running process."""
-    assert [u.name for u in UNITS] == ["gatehouse-bridge.service", "gatehouse-camera.service",
-                                       "gatehouse-web.service"]
+def test_there_are_units_for_web_bridge_camera_and_backup():
+    """Protects the install guide's promise: one unit per long-running process, and the
+    nightly backup with the timer that starts it."""
+    assert [u.name for u in UNITS] == ["gatehouse-backup.service", "gatehouse-bridge.service",
+                                       "gatehouse-camera.service", "gatehouse-web.service"]
+    timer = _unit(ROOT / "deploy" / "systemd" / "gatehouse-backup.timer")
+    assert timer["Timer"].get("OnCalendar") and timer["Timer"].get("Persistent") == "true"
+    assert timer["Install"].get("WantedBy") == "timers.target"
 
 
 @pytest.mark.parametrize("path", UNITS, ids=lambda p: p.name)
@@ -64,6 +68,8 @@ def test_unit_is_hardened(path):
     restart after a crash."""
     service = _unit(path)["Service"]
     for key, value in HARDENING.items():
+        if key == "Restart" and service.get("Type") == "oneshot":
+            continue  # the backup runs once a night; its timer starts it again, not a restart loop
         assert service.get(key) == value, f"{path.name}: {key}={service.get(key)}"
     assert service.get("EnvironmentFile") == "/etc/gatehouse/gatehouse.env"
 
