@@ -17,6 +17,7 @@ from gate.extensions import db
 from gate.models import Device, ShiftBookEntry, User
 from gate.services import backup, keys, shiftbook, transaction
 from tests.support import databases
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture
@@ -66,6 +67,9 @@ def _restore(app, archive: Path, *extra: str):
     return app.test_cli_runner().invoke(args=["restore", str(archive), *extra])
 
 
+EARLY = 5  # entries written before the backup starts
+
+
 def test_backup_while_writing_restores_and_verifies(source, target, tmp_path):
     """Protects recovery: a backup taken while the app writes restores into an empty database
     with a shift book whose chain and signed checkpoints verify, and the same records."""
@@ -85,6 +89,9 @@ def test_backup_while_writing_restores_and_verifies(source, target, tmp_path):
             shiftbook.checkpoint("test")
     writer.start()
     try:
+        # Some entries are committed before the backup starts (the snapshot must hold them);
+        # the writer keeps going while it runs.
+        wait_for(lambda: len(written) >= EARLY, timeout=30)
         archive = _backup(source, tmp_path)
     finally:
         stop.set()
@@ -98,7 +105,7 @@ def test_backup_while_writing_restores_and_verifies(source, target, tmp_path):
     assert restored["User"] == before["User"] and restored["Device"] == before["Device"]
     # The snapshot holds every entry written before it and none that was cut in half.
     entries = restored["ShiftBookEntry"]
-    assert before["ShiftBookEntry"] < entries <= before["ShiftBookEntry"] + len(written) + 1
+    assert before["ShiftBookEntry"] + EARLY <= entries <= before["ShiftBookEntry"] + len(written) + 1
     assert f"Shift book: OK {restored['ShiftBookEntry']} entries" in result.output
     with target.app_context():
         assert shiftbook.verify("demo").ok
