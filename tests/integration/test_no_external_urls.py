@@ -17,7 +17,8 @@ OWN_ORIGIN = "http://localhost"  # the test client's host: links to the app itse
 # DOCTYPE system id reportlab writes into the console's chart SVGs (browsers never load DTDs).
 NOT_FETCHED = ("http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink",
                "http://www.w3.org/TR/2001/REC-SVG-20010904/DTD/svg10.dtd")
-ABSOLUTE = re.compile(r"\bhttps?://[^\s\"'<>()\\]*", re.IGNORECASE)
+# A scheme with no host after it ("an http:// or https:// address" in a description) is no reference.
+ABSOLUTE = re.compile(r"\bhttps?://[^\s\"'<>()\\]+", re.IGNORECASE)
 # Protocol-relative references: //host in an attribute, a CSS url() or @import, or a JS/CSS string.
 PROTOCOL_RELATIVE = re.compile(r"""(?:=\s*|url\(\s*|@import\s+|["'`])["']?//[\w.-]+""", re.IGNORECASE)
 # Pages that only stream (server-sent events) are skipped: reading them would never end.
@@ -65,7 +66,7 @@ def test_the_pattern_catches_what_it_should():
     for text in bad:
         assert foreign_references(text), text
     fine = ['<svg xmlns="http://www.w3.org/2000/svg">', '<a href="http://localhost/login">',
-            "// a comment in JS", 'a = b // c', "http://localhost"]
+            "// a comment in JS", 'a = b // c', "http://localhost", "an http:// or https:// address"]
     for text in fine:
         assert not foreign_references(text), text
 
