@@ -9,7 +9,8 @@ past visits, shift-book entries), starts gunicorn as in production (GATE_ENV=pro
 workers) on a free loopback port, signs in a guard (kiosk pages; starts a shift) and a supervisor
 (console search) over HTTP, and points wrk at: a static file (the framework/server floor),
 /healthz (floor plus one database round trip), the kiosk home, the on-site list, the shift-book
-search with a typical filter, and a walk-in check-in POST (a new visitor with a valid resident
+search with a typical filter, two integration-API reads with a key (visits, shift-book page),
+and a walk-in check-in POST (a new visitor with a valid resident
 ID per request, a real visit each; the script checks the visit count in the database). Reports
 requests/s, p50/p95/p99, the workers' CPU time per request (user + system, without PostgreSQL's:
 steadier than latency on a shared machine) and the peak RSS of the largest worker for each run.
@@ -42,6 +43,7 @@ from sqlalchemy import func, insert, select
 from gate.domain.idcard import check_char
 from gate.extensions import db
 from gate.models import Resident, Site, Unit, User, Visit, Visitor
+from gate.services import api_keys
 from tests.support.http_session import Client, guard_on_shift
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_web"
@@ -64,7 +66,7 @@ end
 
 LUA_GET = """
 wrk.method = "GET"
-wrk.headers["Cookie"] = {cookie}
+wrk.headers[{header}] = {value}
 wrk.headers["User-Agent"] = "gate-bench"
 """
 
@@ -146,8 +148,8 @@ def add_volume(onsite: int, past: int, book_entries: int) -> None:
         book_bench.fill(book_entries)
 
 
-def prepare(url: str, tmp: Path, args) -> list[str]:
-    """Fresh schema, demo estate and volume; returns the demo's unit codes."""
+def prepare(url: str, tmp: Path, args) -> tuple[list[str], dict[str, str]]:
+    """Fresh schema, demo estate and volume; the demo's unit codes and an API key per role."""
     benchlib.ensure_pg_database(url)
     app = benchlib.fresh_app(url, tmp)
     with app.app_context():
@@ -155,9 +157,12 @@ def prepare(url: str, tmp: Path, args) -> list[str]:
         # a visitor may only be checked in to a unit someone lives in
         codes = list(db.session.scalars(select(Unit.code).where(Unit.id.in_(select(Resident.unit_id)))
                                         .order_by(Unit.code)))
+        site = db.session.scalars(select(Site).where(Site.code == "demo")).one()
+        keys = {role: api_keys.create(site, name=f"bench {role}", role=role)[1]
+                for role in ("desk", "supervisor")}
         db.session.remove()
         db.engines[None].dispose()
-    return codes
+    return codes, keys
 
 
 def start_gunicorn(url: str, tmp: Path, port: int, args) -> subprocess.Popen:
@@ -170,7 +175,9 @@ def start_gunicorn(url: str, tmp: Path, port: int, args) -> subprocess.Popen:
            "GATE_PASS_KEY": secrets.token_hex(32), "GATE_SLIP_KEY": secrets.token_hex(32),
            # the benchmark signs in twice; a higher limit only keeps reruns from locking out, and
            # the guard's idle timeout must outlast the whole run
-           "GATE_LOGIN_RATE_LIMIT": "1000 per minute", "GATE_KIOSK_IDLE_MINUTES": "120"}
+           "GATE_LOGIN_RATE_LIMIT": "1000 per minute", "GATE_KIOSK_IDLE_MINUTES": "120",
+           # the API keys' limit (120 a minute by default) would answer 429 within a second
+           "GATE_API_RATE_LIMIT": "10000000 per minute"}
     env.pop("GATE_MQTT_URL", None)  # no broker: the pages measured publish nothing
     if args.workers:
         env["GATE_WORKERS"] = str(args.workers)
@@ -260,7 +267,7 @@ def main() -> None:
     began = time.monotonic()
     with benchlib.tempdir() as tmpname:
         tmp = Path(tmpname)
-        codes = prepare(args.database_url, tmp, args)
+        codes, keys = prepare(args.database_url, tmp, args)
         port = benchlib.free_port()
         server = start_gunicorn(args.database_url, tmp, port, args)
         try:
@@ -271,11 +278,16 @@ def main() -> None:
                     ("kiosk home", "/kiosk/", guard),
                     ("on-site list", "/kiosk/visitors/onsite", guard),
                     ("book search (kind, 7 days)", f"/console/book/?kind=visit.started&from={since}",
-                     supervisor)]
+                     supervisor),
+                    # the integration API: a key instead of a session (one hash, one lookup)
+                    ("API: visits, newest 50 (desk key)", "/api/v1/visits", keys["desk"]),
+                    ("API: book page (supervisor key)", "/api/v1/book", keys["supervisor"])]
             scripts = {}
             for name, _path, who in gets:
                 lua = tmp / f"get{len(scripts)}.lua"
-                lua.write_text(LUA_GET.format(cookie=lua_str(who.cookie_header() if who else "")) + LUA_DONE)
+                header, value = (("Authorization", f"Bearer {who}") if isinstance(who, str)
+                                 else ("Cookie", who.cookie_header() if who else ""))
+                lua.write_text(LUA_GET.format(header=lua_str(header), value=lua_str(value)) + LUA_DONE)
                 scripts[name] = lua
             fixed = urlencode({"csrf_token": form_token, "action": "start", "id_type": "resident_id",
                                "purpose": "探亲", "plate": "", "card_event": ""})
