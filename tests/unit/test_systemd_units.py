@@ -29,11 +29,12 @@ def _unit(path: Path) -> configparser.ConfigParser:
     return parser
 
 
-def test_there_are_units_for_web_bridge_camera_and_backup():
+def test_there_are_units_for_each_process_and_the_backup():
     """Protects the install guide's promise: one unit per long-running process, and the
     nightly backup with the timer that starts it."""
     assert [u.name for u in UNITS] == ["gatehouse-backup.service", "gatehouse-bridge.service",
-                                       "gatehouse-camera.service", "gatehouse-web.service"]
+                                       "gatehouse-camera.service", "gatehouse-web.service",
+                                       "gatehouse-webhooks.service"]
     timer = _unit(ROOT / "deploy" / "systemd" / "gatehouse-backup.timer")
     assert timer["Timer"].get("OnCalendar") and timer["Timer"].get("Persistent") == "true"
     assert timer["Install"].get("WantedBy") == "timers.target"
