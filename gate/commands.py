@@ -72,13 +72,9 @@ def user_group() -> None:
 @reports_action_errors
 def user_add(role, username, display_name, staff_no, phone, pin, password) -> None:
     """Add an account to this site."""
-    from gate.services.sites import current_site
     from gate.services.users import add_user
 
-    site = current_site()
-    if site is None:
-        raise click.ClickException(f"site {current_app.config['GATE_SITE']!r} is not set up; run "
-                                   "'gate demo' or create the site first")
+    site = site_or_fail()
     if role == "guard" and pin is None:
         pin = click.prompt("PIN", hide_input=True, confirmation_prompt=True)
     if role != "guard" and password is None:
@@ -254,13 +250,14 @@ def purge_cmd(dry_run: bool) -> None:
         click.echo(f"  {kind:<18} {counts[kind]}")
 
 
-def _site_or_fail():
+def site_or_fail():
+    """This process's site (GATE_SITE), or one sentence and exit 1 when it is not set up."""
     from gate.services.sites import current_site
 
     site = current_site()
     if site is None:
         raise click.ClickException(f"site {current_app.config['GATE_SITE']!r} is not set up; run "
-                                   "'gate demo' or create the site first")
+                                   "'gate site apply' (or 'gate demo') first")
     return site
 
 
@@ -290,7 +287,7 @@ def person_export(id_number: str | None, id_type: str, visitor_id: int | None, o
         raise click.ClickException("give either --id-number or --visitor-id / 请指定证件号码或来访人编号")
     if id_number == "-":
         id_number = click.prompt("ID number / 证件号码", hide_input=True)
-    site = _site_or_fail()
+    site = site_or_fail()
     if visitor_id is None:
         found = erasure.find_by_id_number(site.id, id_type, id_number)
         if not found:
@@ -326,14 +323,14 @@ def person_erase(visitor_id: int, yes: bool) -> None:
     from gate.extensions import db
     from gate.services import erasure
 
-    visitor = erasure.get(_site_or_fail().id, visitor_id)
+    visitor = erasure.get(site_or_fail().id, visitor_id)
     count = len(erasure.visits_of(visitor))
     click.echo(f"Visitor {visitor.id}: {visitor.name}, ID {visitor.id_masked or '-'}, {count} visit(s).")
     if not yes:
         db.session.rollback()  # hold no database lock while the operator reads and answers
         click.confirm("Erase this person's records? This cannot be undone / 确认清除？此操作不可撤销",
                       abort=True)
-        visitor = erasure.get(_site_or_fail().id, visitor_id)
+        visitor = erasure.get(site_or_fail().id, visitor_id)
     counts = erasure.erase(visitor)
     click.echo(f"Erased visitor {visitor.id} / 已清除: {counts['visits']} visit(s) anonymised, "
                f"{counts['card_events']} card read(s) deleted.")
@@ -351,7 +348,7 @@ def deadlines_cmd(no_publish: bool) -> None:
     from device_adapters import web_link
     from gate.services import deadlines
 
-    site = _site_or_fail()
+    site = site_or_fail()
 
     def publish(item) -> bool:
         return no_publish or web_link.publish_alert(f"overdue_{item.kind}", deadlines.alert_text(item))
@@ -373,3 +370,6 @@ COMMANDS.append(webhooks_cmd)
 from gate.commands_ops import COMMANDS as OPS_COMMANDS  # noqa: E402  (backup, restore)
 
 COMMANDS.extend(OPS_COMMANDS)
+from gate.commands_residents import resident_group  # noqa: E402  (registering residents)
+
+COMMANDS.append(resident_group)

@@ -3,21 +3,10 @@
 from __future__ import annotations
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 
-from gate.commands import reports_action_errors
+from gate.commands import reports_action_errors, site_or_fail
 from gate.models.integrations import KEY_ROLES
-
-
-def _site():
-    from gate.services.sites import current_site
-
-    site = current_site()
-    if site is None:
-        raise click.ClickException(f"site {current_app.config['GATE_SITE']!r} is not set up; run "
-                                   "'gate demo' or create the site first")
-    return site
 
 
 @click.group("api-key")
@@ -35,7 +24,7 @@ def api_key_create(name: str, role: str, unit: str | None) -> None:
     """Create a key; it is printed once and only its hash is kept."""
     from gate.services import api_keys
 
-    key, clear = api_keys.create(_site(), name=name, role=role, unit_code=unit)
+    key, clear = api_keys.create(site_or_fail(), name=name, role=role, unit_code=unit)
     click.echo(f"Created key {key.id} ({role}, prefix {key.prefix}). Store it now; it is not shown again:")
     click.echo(clear)
 
@@ -48,7 +37,7 @@ def api_key_list() -> None:
     from gate.models import Unit
     from gate.services import api_keys
 
-    for key in api_keys.listing(_site()):
+    for key in api_keys.listing(site_or_fail()):
         unit = db.session.get(Unit, key.unit_id).code if key.unit_id else "-"
         state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
         used = f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "never"
@@ -63,5 +52,5 @@ def api_key_revoke(key_id: int) -> None:
     """Revoke a key by its id; requests with it are refused at once."""
     from gate.services import api_keys
 
-    key = api_keys.revoke(_site(), key_id)
+    key = api_keys.revoke(site_or_fail(), key_id)
     click.echo(f"Revoked key {key.id} ({key.prefix}).")

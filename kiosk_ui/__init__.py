@@ -49,6 +49,8 @@ def register_blueprints(app: Flask) -> None:
         app.register_blueprint(module.bp)
     from kiosk_ui import desk_vehicles  # residents' cars: the desk adds, changes, ends, imports
     app.register_blueprint(desk_vehicles.bp)
+    from kiosk_ui import desk_residents  # registering residents: one by one or a CSV import
+    app.register_blueprint(desk_residents.bp)
     from kiosk_ui import console_integrity  # shift-book chain status and the tamper banner
     app.register_blueprint(console_integrity.bp)
     from kiosk_ui import console_shifts  # shift list, daily activity reports, review and notes

@@ -81,6 +81,7 @@ KINDS = {
     "pass.used": _l("Pass used at the gate"),
     "pass.rejected": _l("Pass refused at the gate"),
     "resident.activation_issued": _l("Portal activation code issued"),
+    "resident.registered": _l("Resident registered"),
     "resident.activated": _l("Resident portal account activated"),
     "resident.moved_out": _l("Resident moved out"),
     "slip.applied": _l("Release slip applied for"),
