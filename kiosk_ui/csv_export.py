@@ -6,9 +6,19 @@ import csv
 import io
 from collections.abc import Iterable
 
-from flask import Response
+from flask import Response, request
+from flask_babel import gettext as _
 
 CSV_UNSAFE = ("=", "+", "-", "@", "\t", "\r")  # Excel would run these as formulas
+MAX_UPLOAD_BYTES = 1024 * 1024
+
+
+class UploadRefused(Exception):
+    """The uploaded file cannot be read; `message` says what to do."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 def cell(value: object) -> str:
@@ -30,6 +40,22 @@ def decode_upload(data: bytes) -> str | None:
         except UnicodeDecodeError:
             continue
     return None
+
+
+def uploaded_csv(field: str = "file") -> str:
+    """The text of the CSV uploaded in `field`; UploadRefused when missing, over 1 MB or not text."""
+    data = b""
+    if upload_file := request.files.get(field):
+        with upload_file.stream:  # a large upload is spooled to a temporary file: close it now
+            data = upload_file.read(MAX_UPLOAD_BYTES + 1)
+    if not data:
+        raise UploadRefused(_("Choose a CSV file to import."))
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise UploadRefused(_("The file is larger than 1 MB."))
+    text = decode_upload(data)
+    if text is None:
+        raise UploadRefused(_("Save the file as CSV (UTF-8) and try again."))
+    return text
 
 
 def csv_response(header: Iterable[object], rows: Iterable[Iterable[object]], filename: str) -> Response:

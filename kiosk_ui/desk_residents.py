@@ -16,13 +16,12 @@ from gate.services import ActionError, auth, sites
 from gate.services import household_register as register
 from gate.services.resident_vehicles import ImportRefused
 from gate.services.sites import current_site
-from kiosk_ui.csv_export import csv_response, decode_upload
+from kiosk_ui.csv_export import UploadRefused, csv_response, uploaded_csv
 from kiosk_ui.forms import PlainForm
 
 bp = Blueprint("desk_residents", __name__, url_prefix="/desk/residents")
 registrars = auth.roles_required(Role.SERVICE_DESK, Role.ADMIN, Role.SUPERVISOR)
 FIELDS = ("unit", "name", "phone", "tenancy")
-MAX_UPLOAD_BYTES = 1024 * 1024
 
 
 def _unit(code: str) -> Unit | None:
@@ -95,17 +94,10 @@ def upload() -> ResponseReturnValue:
     """Import a CSV: every row is checked first; one bad row and nothing is written, each one named."""
     if not PlainForm().validate():
         return _import_page(400, _("The form expired. Please try again."))
-    data = b""
-    if upload_file := request.files.get("file"):
-        with upload_file.stream:  # a large upload is spooled to a temporary file: close it now
-            data = upload_file.read(MAX_UPLOAD_BYTES + 1)
-    if not data:
-        return _import_page(422, _("Choose a CSV file to import."))
-    if len(data) > MAX_UPLOAD_BYTES:
-        return _import_page(422, _("The file is larger than 1 MB."))
-    text = decode_upload(data)
-    if text is None:
-        return _import_page(422, _("Save the file as CSV (UTF-8) and try again."))
+    try:
+        text = uploaded_csv()
+    except UploadRefused as exc:
+        return _import_page(422, exc.message)
     try:
         rows, problems = register.read_csv(text)
         residents = register.import_rows(current_user, rows, problems)

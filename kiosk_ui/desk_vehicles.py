@@ -24,7 +24,7 @@ from gate.models.types import utcnow
 from gate.services import ActionError, auth
 from gate.services import resident_vehicles as cars
 from gate.services.sites import current_site
-from kiosk_ui.csv_export import csv_response, decode_upload, uncell
+from kiosk_ui.csv_export import UploadRefused, csv_response, uncell, uploaded_csv
 from kiosk_ui.forms import PlainForm
 from kiosk_ui.helpers import first_day, last_day, typed_day
 
@@ -35,7 +35,6 @@ readers = auth.roles_required(Role.SERVICE_DESK, Role.ADMIN, Role.SUPERVISOR)
 ADD_FIELDS = ("plate", "unit", "resident", "color", "valid_from", "valid_until", "reason")
 CHANGE_FIELDS = ("color", "valid_from", "valid_until", "reason")
 STATUS_LABELS = {"current": _l("Current"), "ended": _l("Ended"), "all": _l("All")}
-MAX_UPLOAD_BYTES = 1024 * 1024
 # CSV columns: the English name (always accepted on import) and the label written on export.
 COLUMNS = (("plate", _l("Plate")), ("unit", _l("Unit")), ("resident phone", _l("Resident phone")),
            ("colour", _l("Colour")), ("valid from", _l("Valid from")),
@@ -203,17 +202,10 @@ def upload() -> ResponseReturnValue:
     """Import a CSV: every row is checked first; one bad row and nothing is written, each one named."""
     if not PlainForm().validate():
         return _page(status=400, import_error=_("The form expired. Please try again."))
-    data = b""
-    if upload_file := request.files.get("file"):
-        with upload_file.stream:  # a large upload is spooled to a temporary file: close it now
-            data = upload_file.read(MAX_UPLOAD_BYTES + 1)
-    if not data:
-        return _page(status=422, import_error=_("Choose a CSV file to import."))
-    if len(data) > MAX_UPLOAD_BYTES:
-        return _page(status=422, import_error=_("The file is larger than 1 MB."))
-    text = decode_upload(data)
-    if text is None:
-        return _page(status=422, import_error=_("Save the file as CSV (UTF-8) and try again."))
+    try:
+        text = uploaded_csv()
+    except UploadRefused as exc:
+        return _page(status=422, import_error=exc.message)
     rows, problems, error = _read_rows(text)
     if error:
         return _page(status=422, import_error=error)

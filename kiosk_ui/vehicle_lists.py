@@ -22,7 +22,7 @@ from gate.models.estate import VEHICLE_LISTS
 from gate.models.types import utcnow
 from gate.services import ActionError, auth, vehicle_lists
 from gate.services.sites import current_site
-from kiosk_ui.csv_export import csv_response, decode_upload, uncell
+from kiosk_ui.csv_export import UploadRefused, csv_response, uncell, uploaded_csv
 from kiosk_ui.forms import PlainForm
 from kiosk_ui.helpers import first_day, last_day, localtime, typed_day
 
@@ -33,7 +33,6 @@ readers = auth.roles_required(Role.SUPERVISOR, Role.ADMIN, Role.SERVICE_DESK)
 LIST_LABELS = {"blocklist": _l("Blocklist"), "vip": _l("VIP list")}
 KEPT_FIELDS = ("plate", "color", "valid_from", "valid_until", "reason")
 HISTORY_DAYS = 90
-MAX_UPLOAD_BYTES = 1024 * 1024
 # CSV columns: the English name (always accepted on import) and the label written on export.
 COLUMNS = (("list", _l("List")), ("plate", _l("Plate")), ("colour", _l("Colour")),
            ("valid from", _l("Valid from")), ("valid until", _l("Valid until")),
@@ -199,17 +198,10 @@ def upload():
     which = _which(request.form)
     if not PlainForm().validate():
         return _page(which, status=400, import_error=_("The form expired. Please try again."))
-    data = b""
-    if upload_file := request.files.get("file"):
-        with upload_file.stream:  # a large upload is spooled to a temporary file: close it now
-            data = upload_file.read(MAX_UPLOAD_BYTES + 1)
-    if not data:
-        return _page(which, status=422, import_error=_("Choose a CSV file to import."))
-    if len(data) > MAX_UPLOAD_BYTES:
-        return _page(which, status=422, import_error=_("The file is larger than 1 MB."))
-    text = decode_upload(data)
-    if text is None:
-        return _page(which, status=422, import_error=_("Save the file as CSV (UTF-8) and try again."))
+    try:
+        text = uploaded_csv()
+    except UploadRefused as exc:
+        return _page(which, status=422, import_error=exc.message)
     rows, problems, error = _read_rows(text)
     if error:
         return _page(which, status=422, import_error=error)
