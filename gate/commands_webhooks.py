@@ -16,11 +16,11 @@ log = logging.getLogger(__name__)
 
 def deliver_once(app: Flask) -> dict[str, int]:
     """One pass over every due subscription, in its own app context; returns the counts."""
-    from gate.services import webhooks
+    from gate.services import webhook_delivery
 
     with app.app_context():
         try:
-            counts = webhooks.deliver_due()
+            counts = webhook_delivery.deliver_due()
             for error in counts.errors:
                 log.warning("%s", error)
             return counts.as_dict()
@@ -57,10 +57,10 @@ def webhooks_cmd(once: bool, every: float) -> None:
     app = current_app._get_current_object()
     db.session.remove()  # hold no transaction of the command's own context
     if once:
-        from gate.services import webhooks
+        from gate.services import webhook_delivery
 
         try:
-            result = webhooks.deliver_due()
+            result = webhook_delivery.deliver_due()
         except Exception as exc:  # the database is unreachable, typically
             raise click.ClickException(f"webhook delivery failed: {exc}") from None
         finally:

@@ -17,7 +17,7 @@ from gate.domain.webhook_signing import verify_signature
 from gate.extensions import db
 from gate.models import ShiftBookEntry, WebhookSubscription
 from gate.models.types import utcnow
-from gate.services import ActionError, shiftbook, transaction, webhooks
+from gate.services import ActionError, shiftbook, transaction, webhook_delivery, webhooks
 from gate.services.sites import create_site, current_site
 from tests.support.webhook_receiver import WebhookReceiver
 
@@ -57,7 +57,7 @@ def test_events_arrive_in_order_signed_and_verifiable(ctx, receiver):
     sub, secret = webhooks.subscribe(current_site(), receiver.url, [])
     seqs = _write("visit.registered", "visit.admitted", "vehicle.read")
 
-    counts = webhooks.deliver_due()
+    counts = webhook_delivery.deliver_due()
 
     assert counts.delivered == 3 and counts.failed == 0
     assert [e["seq"] for e in receiver.events()] == seqs
@@ -87,26 +87,26 @@ def test_retry_with_growing_backoff_then_each_event_exactly_once(ctx, receiver):
     receiver.answer(500, "stall")
     t0 = utcnow()
 
-    assert webhooks.deliver_due(t0).failed == 1
+    assert webhook_delivery.deliver_due(t0).failed == 1
     first = _sub(sub.id)
     assert (first.failures, first.last_error, first.last_seq) == (1, "HTTP 500", seqs[0] - 1)
     wait1 = first.next_attempt_at - t0
     assert wait1 >= timedelta(seconds=7)
 
     before = len(receiver.requests)
-    assert webhooks.deliver_due(t0 + wait1 / 2).as_dict() == {"delivered": 0, "failed": 0,
+    assert webhook_delivery.deliver_due(t0 + wait1 / 2).as_dict() == {"delivered": 0, "failed": 0,
                                                                "paused": 0, "busy": 0}
     assert len(receiver.requests) == before  # not due yet: not called
 
     t1 = first.next_attempt_at
-    assert webhooks.deliver_due(t1).failed == 1
+    assert webhook_delivery.deliver_due(t1).failed == 1
     second = _sub(sub.id)
     assert (second.failures, second.last_error) == (2, "timeout")
     assert second.next_attempt_at - t1 > wait1
 
     t2 = second.next_attempt_at
-    assert webhooks.deliver_due(t2).delivered == 3
-    assert webhooks.deliver_due(t2 + timedelta(hours=2)).delivered == 0
+    assert webhook_delivery.deliver_due(t2).delivered == 3
+    assert webhook_delivery.deliver_due(t2 + timedelta(hours=2)).delivered == 0
     ok = receiver.events()
     assert [e["seq"] for e in ok] == seqs
     assert len({e["id"] for e in ok}) == 3
@@ -121,7 +121,7 @@ def test_kinds_filter(ctx, receiver):
     seqs = _write("visit.registered", "vehicle.read", "vehicle.read_late", "visitx.other",
                   "barrier.command", "visit.admitted", "shift.started")
 
-    assert webhooks.deliver_due().delivered == 3
+    assert webhook_delivery.deliver_due().delivered == 3
     assert [e["kind"] for e in receiver.events()] == ["visit.registered", "vehicle.read", "visit.admitted"]
     assert _sub(sub.id).last_seq == seqs[-1]
 
@@ -135,7 +135,7 @@ def test_a_subscription_only_gets_its_own_site(ctx, receiver):
     _write("visit.registered", "vehicle.read")  # demo
     north_seqs = _write("visit.admitted", site="north")
 
-    webhooks.deliver_due()
+    webhook_delivery.deliver_due()
 
     assert [(e["site"], e["seq"]) for e in receiver.events()] == [("north", s) for s in north_seqs]
     demo = current_site()
@@ -151,7 +151,7 @@ def test_secret_is_neither_in_the_database_nor_in_the_book(ctx, receiver):
     shift-book entry holds it, and removing the subscription destroys it."""
     sub, secret = webhooks.subscribe(current_site(), receiver.url, [])
     _write("visit.registered")
-    webhooks.deliver_due()
+    webhook_delivery.deliver_due()
     assert verify_signature(secret, receiver.requests[0].headers["X-Gatehouse-Signature"],
                             receiver.requests[0].body)
 
@@ -184,7 +184,7 @@ def test_secret_does_not_decrypt_on_another_row(ctx, receiver):
 def _deliver_in_thread(app, results: list) -> None:
     with app.app_context():
         try:
-            results.append(webhooks.deliver_due())
+            results.append(webhook_delivery.deliver_due())
         finally:
             db.session.remove()
 
@@ -202,7 +202,7 @@ def test_two_workers_do_not_deliver_the_same_subscription(ctx, receiver):
     worker.start()
     assert receiver.arrived.wait(15)
 
-    other = webhooks.deliver_due()
+    other = webhook_delivery.deliver_due()
     db.session.remove()
     receiver.release()
     worker.join(30)
@@ -210,7 +210,7 @@ def test_two_workers_do_not_deliver_the_same_subscription(ctx, receiver):
     assert other.as_dict() == {"delivered": 0, "failed": 0, "paused": 0, "busy": 1}
     assert results[0].delivered == 2
     assert [e["seq"] for e in receiver.events()] == seqs
-    assert webhooks.deliver_due().delivered == 0
+    assert webhook_delivery.deliver_due().delivered == 0
 
 
 def test_paused_after_failing_too_long_then_resumed(ctx, receiver):
@@ -222,9 +222,9 @@ def test_paused_after_failing_too_long_then_resumed(ctx, receiver):
     seqs = _write("visit.registered")
     receiver.default = 503
     t0 = utcnow()
-    webhooks.deliver_due(t0)
+    webhook_delivery.deliver_due(t0)
     late = t0 + timedelta(hours=72, minutes=1)
-    counts = webhooks.deliver_due(late)
+    counts = webhook_delivery.deliver_due(late)
     assert (counts.failed, counts.paused) == (1, 1)
     paused = _sub(sub.id)
     assert (paused.state, paused.failures) == ("failing", 2)
@@ -232,7 +232,7 @@ def test_paused_after_failing_too_long_then_resumed(ctx, receiver):
     assert json.loads(entry.data) == {"webhook_id": sub.id, "failures": 2}
 
     calls = len(receiver.requests)
-    assert webhooks.deliver_due(late + timedelta(days=1)).as_dict()["failed"] == 0
+    assert webhook_delivery.deliver_due(late + timedelta(days=1)).as_dict()["failed"] == 0
     assert len(receiver.requests) == calls
 
     webhooks.resume(site, sub.id)
@@ -242,7 +242,7 @@ def test_paused_after_failing_too_long_then_resumed(ctx, receiver):
     assert err.value.code == "not_paused"
     assert db.session.scalars(select(ShiftBookEntry).where(ShiftBookEntry.kind == "webhook.resumed")).one()
     receiver.default = 200
-    assert webhooks.deliver_due(late).delivered == 1
+    assert webhook_delivery.deliver_due(late).delivered == 1
     assert [e["seq"] for e in receiver.events()] == seqs
 
 
@@ -251,7 +251,7 @@ def test_redirects_are_not_followed(ctx, receiver):
     sub, _ = webhooks.subscribe(current_site(), receiver.url, [])
     _write("visit.registered")
     receiver.answer(302)
-    assert webhooks.deliver_due().failed == 1
+    assert webhook_delivery.deliver_due().failed == 1
     assert [r.path for r in receiver.requests] == ["/hook"]
     assert _sub(sub.id).last_error.startswith("HTTP 302")
 

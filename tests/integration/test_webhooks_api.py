@@ -8,7 +8,7 @@ from gate.domain.webhook_signing import verify_signature
 from gate.extensions import db
 from gate.models import WebhookSubscription
 from gate.models.types import utcnow
-from gate.services import shiftbook, transaction, webhooks
+from gate.services import shiftbook, transaction, webhook_delivery, webhooks
 from gate.services.sites import create_site
 from tests.support.api import ApiClient, error_code, make_key
 from tests.support.webhook_receiver import WebhookReceiver
@@ -29,7 +29,7 @@ def test_supervisor_subscribes_lists_and_removes(app, client):
         with app.app_context():
             with transaction():
                 shiftbook.append("visit.registered", {"visit_id": 1}, site="demo")
-            assert webhooks.deliver_due().delivered == 1
+            assert webhook_delivery.deliver_due().delivered == 1
             db.session.remove()
         assert verify_signature(body["secret"], rx.requests[0].headers["X-Gatehouse-Signature"],
                                 rx.requests[0].body)
@@ -41,7 +41,7 @@ def test_supervisor_subscribes_lists_and_removes(app, client):
         with app.app_context():
             with transaction():
                 shiftbook.append("visit.admitted", {"visit_id": 1}, site="demo")
-            assert webhooks.deliver_due().delivered == 0
+            assert webhook_delivery.deliver_due().delivered == 0
             db.session.remove()
         assert len(rx.requests) == 1
 
@@ -88,8 +88,8 @@ def test_resume_a_paused_subscription(app, client):
             with transaction():
                 shiftbook.append("visit.registered", {"visit_id": 1}, site="demo")
             t0 = utcnow()
-            webhooks.deliver_due(t0)
-            assert webhooks.deliver_due(t0 + timedelta(hours=73)).paused == 1
+            webhook_delivery.deliver_due(t0)
+            assert webhook_delivery.deliver_due(t0 + timedelta(hours=73)).paused == 1
             db.session.remove()
         assert api.get("/webhooks").get_json()["items"][0]["state"] == "failing"
         resumed = api.post(f"/webhooks/{webhook_id}/resume")

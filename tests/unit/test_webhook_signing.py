@@ -8,7 +8,7 @@ import hmac
 import pytest
 
 from gate.domain.webhook_signing import parse_header, sign, signature_header, verify_signature
-from gate.services.webhooks import backoff_seconds
+from gate.services.webhook_delivery import backoff_seconds
 
 SECRET = "whsec_test-secret"
 BODY = b'{"id":"demo:7","kind":"visit.admitted","seq":7}'
