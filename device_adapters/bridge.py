@@ -9,9 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import random
-import socket
 import threading
 import uuid
 from datetime import UTC, datetime
@@ -22,6 +20,7 @@ from sqlalchemy import select
 from device_adapters import contract, metrics
 from device_adapters.commander import Commander
 from device_adapters.link import MqttLink
+from device_adapters.offline import OfflineMode
 from device_adapters.profiles import ha_discovery, profile_class
 from device_adapters.profiles.base import DeviceConfig, Profile, Publish
 from device_adapters.topics import Topics, rfc3339
@@ -52,11 +51,18 @@ class Bridge:
             raise ValueError("GATE_MQTT_URL is not set: the bridge needs a broker")
         shared = cfg.get("GATE_BRIDGE_SHARED", False) if shared is None else shared
         self.link = MqttLink(url, self.topics.bridge_availability(self.name),
-                             f"gatehouse-bridge-{self.name}-{socket.gethostname()}-{os.getpid()}",
+                             # Stable across restarts: the broker keeps this bridge's session
+                             # (and the events that arrive while it is down) under this id.
+                             f"gatehouse-bridge-{self.site}-{self.name}",
                              shared_group="gatehouse" if shared else None,
                              on_connected=self._on_connected,
-                             protocol=cfg.get("GATE_MQTT_PROTOCOL", "5"))
+                             protocol=cfg.get("GATE_MQTT_PROTOCOL", "5"),
+                             # Shared: no session kept. Mosquitto would queue a down worker's
+                             # share of the events for it instead of giving them to the others.
+                             session_expiry=0 if shared else
+                             cfg.get("GATE_MQTT_SESSION_EXPIRY_SECONDS", 86400))
         self.commander = Commander(self.link, self.topics)
+        self.offline = OfflineMode(self)  # the database away: plate cache, spool, replay
         self.link.burst = self._burst
         self._local = threading.local()  # .outbox: commands held until their burst commits
         self.profiles: dict[tuple[str, str], Profile] = {}
@@ -87,7 +93,8 @@ class Bridge:
         for kind, leaf in DEVICE_EVENTS.items():
             link.route(t.device_filter(kind, leaf), self._on_canonical, shared=True)
         # Commands: shared; only vendor barriers need relaying (native ones listen themselves).
-        link.route(t.device_filter("barrier", "command"), self._on_command, shared=True)
+        link.route(t.device_filter("barrier", "command"), self._on_command, shared=True,
+                   refuse_retained=True)  # ours never are retained
         # Acks go to every bridge: only the issuer has the pending command. no_local: we
         # republish vendor barriers' acks and state ourselves and hand them over directly.
         link.route(t.device_filter("barrier", "ack"), self._on_canonical, no_local=True)
@@ -104,6 +111,7 @@ class Bridge:
 
     def start(self, timeout: float = 10.0) -> Bridge:
         """Connect and start the once-a-second housekeeping."""
+        self.offline.start()  # a spool left by a previous run is replayed before anything new
         self.link.start(timeout)
         self._stop.clear()
         self._ticker = threading.Thread(target=self._tick_loop, name="bridge-tick", daemon=True)
@@ -119,6 +127,7 @@ class Bridge:
         if self._ticker is not None:
             self._ticker.join(5)
         self.link.stop()
+        self.offline.stop()
         self._write_status(connected=False)
 
     # --- incoming --------------------------------------------------------------------------
@@ -207,10 +216,13 @@ class Bridge:
             cmd = contract.parse_command(self.site, parsed[1], payload)
         except ValueError as exc:
             return self.link.drop("malformed", topic, str(exc))
-        if cmd.expires_at <= datetime.now(UTC):
+        now = datetime.now(UTC)
+        if cmd.expires_at <= now:
             self.link.drop("stale_command", topic, cmd.id)
             self._dispatch(BarrierAck(self.site, cmd.device, cmd.id, "expired", None, utcnow()), relay=True)
             return None
+        if not self.commander.may_relay(cmd, self.app.config["GATE_COMMAND_TTL_SECONDS"], now):
+            return self.link.drop("foreign_command", topic, cmd.id)
         try:
             messages = profile.command(cmd)
         except ValueError as exc:
@@ -275,15 +287,8 @@ class Bridge:
         started = metrics.event_received(event)
         with self._session():
             try:
-                if isinstance(event, PlateRead):
-                    decision = vehicles.handle_plate(event)
-                    metrics.plate_decided(decision, started)
-                    if decision is not None and decision.command is not None:
-                        self._send(decision.command)
-                    elif decision is None:
-                        self.link.drop("duplicate", f"{event.device}/{event.event_id}")
-                    if decision is not None and decision.reason == "blocked":
-                        self._alert("blocked_vehicle", decision.plate or "", event.device)
+                if isinstance(event, PlateRead):  # the database away: decided offline
+                    self.offline.plate(event, lambda read: self._plate_online(read, started))
                 elif isinstance(event, Scan) and passes.extract(event.text) is not None:
                     # A visitor pass (SPEC §2.2), decided at once. Its text is a bearer token:
                     # never logged nor stored (the DeviceEvent keeps only source and outcome).
@@ -318,6 +323,19 @@ class Bridge:
                 self.link.drop("rejected", event.device, str(exc))
             except ActionError as exc:  # e.g. a misconfigured lane barrier: said by code only
                 self.link.drop("rejected", event.device, exc.code)
+
+    def _plate_online(self, event: PlateRead, started: float) -> None:
+        """The live plate path: decided, written and commanded through the database."""
+        from gate.services import vehicles
+
+        decision = vehicles.handle_plate(event)
+        metrics.plate_decided(decision, started)
+        if decision is not None and decision.command is not None:
+            self._send(decision.command)
+        elif decision is None:
+            self.link.drop("duplicate", f"{event.device}/{event.event_id}")
+        if decision is not None and decision.reason == "blocked":
+            self._alert("blocked_vehicle", decision.plate or "", event.device)
 
     def _alert(self, kind: str, text: str, device: str | None) -> None:
         """Tell other systems (and the supervisor's tools) on the site's alerts topic (SPEC §3)."""

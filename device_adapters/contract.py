@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 
-from device_adapters.profiles.base import dumps, load_json, require
+from device_adapters.profiles.base import dumps, in_range, load_json, require
 from device_adapters.topics import parse_rfc3339, rfc3339
 from gate.domain.events import (
     ACK_RESULTS,
@@ -22,12 +21,25 @@ from gate.domain.events import (
 MAX_TEXT = 512  # longest event text accepted (plates, scans, names)
 
 
-def _text(obj: dict, key: str, *, limit: int = MAX_TEXT, optional: bool = False) -> str | None:
+def _text(obj: dict, key: str, *, limit: int = MAX_TEXT, optional: bool = False,
+          kind: str = "text") -> str | None:
+    """obj[key] as text the database and logs can take: kind id (printable), text (no NUL), free
+    (text that may be blank) or plate (NUL padding allowed); never blank otherwise, never a lone surrogate."""
     if optional and obj.get(key) is None:
         return None
     value = require(obj, key, str)
-    if not value or len(value) > limit:
-        raise ValueError(f"payload.{key} must be 1..{limit} characters")
+    if len(value) > limit or not (value.strip() or kind == "free"):
+        raise ValueError(f"payload.{key} must be 1..{limit} characters, not blank")
+    # An id reaches log lines (a newline would forge one); NUL is refused by PostgreSQL text
+    # and JSONB. A plate may carry NUL padding from a camera's C buffer: normalisation drops it.
+    if kind == "id" and not value.isprintable():
+        raise ValueError(f"payload.{key} must be printable")
+    if kind in ("text", "free") and "\0" in value:
+        raise ValueError(f"payload.{key} contains NUL")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, from a \ud800 escape
+        raise ValueError(f"payload.{key} is not valid Unicode") from None
     return value
 
 
@@ -44,9 +56,12 @@ def parse_command(site: str, device: str, payload: bytes) -> BarrierCommand:
     action = _text(obj, "action")
     if action not in BARRIER_ACTIONS:
         raise ValueError(f"payload.action must be one of {BARRIER_ACTIONS}, got {action!r}")
-    return BarrierCommand(id=_text(obj, "id", limit=64), site=site, device=device, action=action,
-                          reason=_text(obj, "reason", limit=200) or "",
-                          issued_at=_time(obj, "issued_at"), expires_at=_time(obj, "expires_at"))
+    issued_at, expires_at = _time(obj, "issued_at"), _time(obj, "expires_at")
+    if expires_at <= issued_at:
+        raise ValueError("payload.expires_at must be after issued_at")
+    return BarrierCommand(id=_text(obj, "id", limit=64, kind="id"), site=site, device=device, action=action,
+                          reason=_text(obj, "reason", limit=200, optional=True, kind="free") or "",
+                          issued_at=issued_at, expires_at=expires_at)
 
 
 def encode_command(cmd: BarrierCommand) -> bytes:
@@ -62,7 +77,9 @@ def parse_ack(site: str, device: str, payload: bytes) -> BarrierAck:
     if result not in ACK_RESULTS:
         raise ValueError(f"payload.result must be one of {ACK_RESULTS}, got {result!r}")
     state = _text(obj, "state", optional=True)
-    return BarrierAck(site=site, device=device, command_id=_text(obj, "id", limit=64),
+    if state is not None and state not in BARRIER_STATES:
+        raise ValueError(f"payload.state must be one of {BARRIER_STATES}, got {state[:20]!r}")
+    return BarrierAck(site=site, device=device, command_id=_text(obj, "id", limit=64, kind="id"),
                       result=result, state=state, at=_time(obj, "at"))
 
 
@@ -90,16 +107,16 @@ def parse_plate(site: str, device: str, payload: bytes) -> PlateRead:
     """An ANPR read."""
     obj = load_json(payload)
     confidence = require(obj, "confidence", (int, float))
-    if not (isinstance(confidence, int | float) and math.isfinite(confidence) and 0 <= confidence <= 1):
+    if not in_range(confidence, 0, 1):
         raise ValueError("payload.confidence must be a number from 0 to 1")
     direction = _text(obj, "direction")
     if direction not in ("in", "out"):
         raise ValueError(f"payload.direction must be 'in' or 'out', got {direction!r}")
-    return PlateRead(site=site, device=device, event_id=_text(obj, "event_id", limit=64),
-                     plate=_text(obj, "plate", limit=40), confidence=float(confidence),
+    return PlateRead(site=site, device=device, event_id=_text(obj, "event_id", limit=64, kind="id"),
+                     plate=_text(obj, "plate", limit=40, kind="plate"), confidence=float(confidence),
                      direction=direction, at=_time(obj, "at"),
                      color=_text(obj, "color", limit=20, optional=True),
-                     snapshot_url=_text(obj, "snapshot_url", limit=1000, optional=True))
+                     snapshot_url=_text(obj, "snapshot_url", limit=1000, optional=True, kind="id"))
 
 
 def encode_plate(read: PlateRead) -> bytes:
@@ -116,15 +133,15 @@ def encode_plate(read: PlateRead) -> bytes:
 def parse_scan(site: str, device: str, payload: bytes) -> Scan:
     """A QR/barcode scan."""
     obj = load_json(payload)
-    return Scan(site=site, device=device, event_id=_text(obj, "event_id", limit=64),
+    return Scan(site=site, device=device, event_id=_text(obj, "event_id", limit=64, kind="id"),
                 text=_text(obj, "text", limit=2048), at=_time(obj, "at"))
 
 
 def parse_card(site: str, device: str, payload: bytes) -> CardRead:
     """An ID-card read. The number is carried, never logged (CardRead hides it from repr)."""
     obj = load_json(payload)
-    return CardRead(site=site, device=device, event_id=_text(obj, "event_id", limit=64),
-                    name=_text(obj, "name", limit=80), id_number=_text(obj, "id_number", limit=40),
+    return CardRead(site=site, device=device, event_id=_text(obj, "event_id", limit=64, kind="id"),
+                    name=_text(obj, "name", limit=80), id_number=_text(obj, "id_number", limit=40, kind="id"),
                     at=_time(obj, "at"))
 
 

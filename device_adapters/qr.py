@@ -89,6 +89,11 @@ DEFAULT_DECODER = "zxing"
 
 def to_gray(frame: np.ndarray) -> np.ndarray:
     """The frame as a contiguous 8-bit grey image (BGR, BGRA and grey frames are accepted)."""
+    # Checked before any cv2 call: cvtColor and resize raise cv2.error on empty or bool arrays.
+    if frame.size == 0:
+        raise ValueError(f"empty frame of shape {frame.shape}")
+    if frame.dtype != np.uint8:
+        raise ValueError(f"frames must be 8-bit, not {frame.dtype}")
     if frame.ndim == 2:
         gray = frame
     elif frame.ndim == 3 and frame.shape[2] == 3:
@@ -99,8 +104,6 @@ def to_gray(frame: np.ndarray) -> np.ndarray:
         gray = frame[:, :, 0]
     else:
         raise ValueError(f"not an image: array of shape {frame.shape}")
-    if gray.dtype != np.uint8:
-        raise ValueError(f"frames must be 8-bit, not {gray.dtype}")
     return np.ascontiguousarray(gray)
 
 

@@ -20,8 +20,9 @@ KIND_LEAVES: dict[str, frozenset[str]] = {
 KINDS = tuple(KIND_LEAVES)
 
 # RFC 3339 date-time with a mandatory offset ('T' may be lowercase or a space, per §5.6 note).
+# [0-9], not \d: \d also matches other scripts' digits, which RFC 3339 does not allow.
 _RFC3339_RE = re.compile(
-    r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})"
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt ]([0-9]{2}:[0-9]{2}:[0-9]{2})(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
 )
 
 
@@ -56,47 +57,50 @@ class Topics:
     def __repr__(self) -> str:
         return f"Topics(prefix={self.prefix!r}, site={self.site!r})"
 
-    def _device(self, kind: str, device_id: str, leaf: str) -> str:
+    def device_topic(self, kind: str, device_id: str, leaf: str) -> str:
+        """`{prefix}/{site}/{kind}/{id}/{leaf}`: every device topic, ours or a profile's, is built here."""
         check_name(kind, "kind")
         check_name(device_id, "device id")
+        for level in leaf.split("/"):
+            check_name(level, "topic level")
         return f"{self._base}/{kind}/{device_id}/{leaf}"
 
     def barrier_command(self, device_id: str) -> str:
         """Topic the app publishes barrier commands on (never retained)."""
-        return self._device("barrier", device_id, "command")
+        return self.device_topic("barrier", device_id, "command")
 
     def barrier_ack(self, device_id: str) -> str:
         """Topic a barrier acknowledges commands on."""
-        return self._device("barrier", device_id, "ack")
+        return self.device_topic("barrier", device_id, "ack")
 
     def barrier_state(self, device_id: str) -> str:
         """Topic a barrier reports its (retained) state on."""
-        return self._device("barrier", device_id, "state")
+        return self.device_topic("barrier", device_id, "state")
 
     def availability(self, kind: str, device_id: str) -> str:
         """Retained `online`/`offline` topic of any device; `offline` is its last will."""
-        return self._device(kind, device_id, "availability")
+        return self.device_topic(kind, device_id, "availability")
 
     def camera_plate(self, device_id: str) -> str:
         """Topic an ANPR camera reports plate reads on."""
-        return self._device("camera", device_id, "plate")
+        return self.device_topic("camera", device_id, "plate")
 
     def snapshot_request(self, device_id: str) -> str:
         """Topic the app asks a camera for a snapshot on."""
-        return self._device("camera", device_id, "snapshot/request")
+        return self.device_topic("camera", device_id, "snapshot/request")
 
     def snapshot_reply(self, device_id: str, request_id: str) -> str:
         """Topic a camera answers one snapshot request on, with JPEG bytes."""
         check_name(request_id, "snapshot request id")
-        return self._device("camera", device_id, f"snapshot/{request_id}")
+        return self.device_topic("camera", device_id, f"snapshot/{request_id}")
 
     def scanner_scan(self, device_id: str) -> str:
         """Topic a QR/barcode scanner reports scans on."""
-        return self._device("scanner", device_id, "scan")
+        return self.device_topic("scanner", device_id, "scan")
 
     def idreader_card(self, device_id: str) -> str:
         """Topic an ID-card reader reports cards on."""
-        return self._device("idreader", device_id, "card")
+        return self.device_topic("idreader", device_id, "card")
 
     def alerts(self) -> str:
         """Site-wide alert topic (app to any)."""
@@ -112,24 +116,31 @@ class Topics:
             check_name(kind, "kind")
         return f"{self._base}/{kind}/+/{leaf}"
 
-    def parse(self, topic: str) -> tuple[str, str, str] | None:
-        """Split a device topic of this prefix and site into (kind, id, leaf), else None."""
+    def split(self, topic: str) -> tuple[str, str, str] | None:
+        """(kind, id, leaf) of any topic under this prefix and site whose levels are names, else None."""
         head = self._base + "/"
-        if not topic.startswith(head):
+        if not isinstance(topic, str) or not topic.startswith(head):
             return None
         parts = topic[len(head) :].split("/")
-        if len(parts) < 3:
+        if len(parts) < 3 or not all(NAME_RE.fullmatch(part) for part in parts):
             return None
-        kind, device_id, leaf = parts[0], parts[1], "/".join(parts[2:])
+        return parts[0], parts[1], "/".join(parts[2:])
+
+    def parse(self, topic: str) -> tuple[str, str, str] | None:
+        """Split a device topic of this prefix and site into (kind, id, leaf), else None."""
+        parsed = self.split(topic)
+        if parsed is None:
+            return None
+        kind, device_id, leaf = parsed
+        parts = leaf.split("/")
         leaves = KIND_LEAVES.get(kind)
-        if leaves is None or not NAME_RE.fullmatch(device_id):
+        if leaves is None:
             return None
         if leaf in leaves:
             return kind, device_id, leaf
         # A snapshot reply's last level is the request id, itself a valid name.
-        if kind == "camera" and len(parts) == 4 and parts[2] == "snapshot":
-            if NAME_RE.fullmatch(parts[3]) and parts[3] != "request":
-                return kind, device_id, leaf
+        if kind == "camera" and len(parts) == 2 and parts[0] == "snapshot" and parts[1] != "request":
+            return kind, device_id, leaf
         return None
 
 
@@ -141,7 +152,8 @@ def rfc3339(dt: datetime | None = None) -> str:
         # A naive datetime is ambiguous (local time? UTC?); refuse rather than guess.
         raise ValueError("rfc3339() needs a timezone-aware datetime")
     dt = dt.astimezone(UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    # Not strftime: its %Y does not zero-pad years before 1000, which parse_rfc3339 then refuses.
+    return f"{dt.year:04d}-{dt:%m-%dT%H:%M:%S}.{dt.microsecond // 1000:03d}Z"
 
 
 def parse_rfc3339(text: str) -> datetime:
@@ -153,4 +165,7 @@ def parse_rfc3339(text: str) -> datetime:
     # fromisoformat accepts at most 6 fractional digits; finer precision is not meaningful here.
     fraction = (fraction or "")[:7]
     offset = "+00:00" if offset in ("Z", "z") else offset
-    return datetime.fromisoformat(f"{date}T{time}{fraction}{offset}").astimezone(UTC)
+    try:
+        return datetime.fromisoformat(f"{date}T{time}{fraction}{offset}").astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00: a real time, but past year 9999 in UTC
+        raise ValueError(f"timestamp {text!r} is out of range") from None

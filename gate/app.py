@@ -53,10 +53,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from gate.commands import COMMANDS
     from gate.services import shiftbook, visits  # noqa: F401  (append-only guards, open items)
     from gate.services.auth import install_session_rules
-    from kiosk_ui import register_blueprints
+    from kiosk_ui import query_guard, register_blueprints, security_headers
 
     install_session_rules(app)
     register_blueprints(app)
+    query_guard.install(app)  # NUL / non-UTF-8 input: one 400 before any view reads it
+    security_headers.install(app)  # CSP, nosniff, no framing, HSTS over HTTPS: every response
     proxies = app.config["GATE_TRUSTED_PROXIES"]
     if proxies:
         # Behind nginx: take the client's address, scheme and host from the X-Forwarded-*

@@ -336,6 +336,35 @@ def person_erase(visitor_id: int, yes: bool) -> None:
                f"{counts['card_events']} card read(s) deleted.")
 
 
+@person_group.command("erase-resident")
+@click.option("--resident-id", type=int, required=True,
+              help="The resident number (see the desk's household page).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_appcontext
+@reports_action_errors
+def person_erase_resident(resident_id: int, yes: bool) -> None:
+    """Erase a resident who moved out: name, phone, portal account, cars and notes (asks first)."""
+    from gate.extensions import db
+    from gate.models import Resident, Unit
+    from gate.services import erasure
+
+    def find() -> Resident:
+        resident = db.session.get(Resident, resident_id)
+        if resident is None or db.session.get(Unit, resident.unit_id).site_id != site_or_fail().id:
+            raise click.ClickException("no resident with that number here / 未找到该住户")
+        return resident
+
+    resident = find()
+    click.echo(f"Resident {resident.id}: {resident.name}, unit {resident.unit.code}.")
+    if not yes:
+        db.session.rollback()  # hold no database lock while the operator reads and answers
+        click.confirm("Erase this resident's records? This cannot be undone / 确认清除？此操作不可撤销",
+                      abort=True)
+        resident = find()
+    counts = erasure.erase_resident(resident)
+    click.echo(f"Erased resident {resident.id} / 已清除: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
 @click.command("deadlines")
 @click.option("--no-publish", is_flag=True, help="Record and list overdue items without the MQTT alert.")
 @with_appcontext

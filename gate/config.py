@@ -56,7 +56,15 @@ SETTINGS: dict[str, tuple[Any, Any]] = {
     "GATE_EQUIPMENT": ("radio,keys,logbook,torch,umbrella", _str),
     "GATE_BRIDGE_NAME": ("main", _str),
     "GATE_BRIDGE_SHARED": (False, _bool),
+    # How long the broker keeps a stopped bridge's MQTT session and queued events (MQTT 5).
+    "GATE_MQTT_SESSION_EXPIRY_SECONDS": (86400, _int),
     "GATE_HA_DISCOVERY": (True, _bool),
+    # The database away (docs/RELIABILITY.md): the bridge spools plate events here (empty: the
+    # instance folder's spool/), probes the database this often, and refreshes its cache of
+    # resident cars this often while the database is up.
+    "GATE_OFFLINE_DIR": (None, _str),
+    "GATE_OFFLINE_PROBE_SECONDS": (5.0, float),
+    "GATE_OFFLINE_CACHE_REFRESH_SECONDS": (60.0, float),
     "GATE_HOUSEKEEPING_MINUTES": (60, _int),
     "GATE_PLATE_MIN_CONFIDENCE": (0.8, float),
     # Reads of the same plate on the same camera within this many seconds are one arrival.
@@ -85,6 +93,9 @@ SETTINGS: dict[str, tuple[Any, Any]] = {
     "GATE_RETENTION_WATCHLIST_EXPIRED_DAYS": (90, _int),  # after removal or expiry
     "GATE_RETENTION_SLIPS_DAYS": (365, _int),  # release slips' carrier details
     "GATE_RETENTION_VIOLATION_PHOTOS_DAYS": (180, _int),  # photos of vehicle violations
+    "GATE_RETENTION_VIOLATIONS_DAYS": (365, _int),  # reviewed violations' plate and notes
+    "GATE_RETENTION_INCIDENTS_DAYS": (365, _int),  # closed incidents' written account
+    "GATE_RETENTION_MOVED_OUT_DAYS": (365, _int),  # residents who moved out, their cars and account
     "GATE_VISIT_AUTO_CHECKOUT_HOURS": (24, _int),
     # Visitor passes (SPEC §2.2): the key signs pass tokens and nothing else.
     "GATE_PASS_KEY": (None, _str),
@@ -112,6 +123,8 @@ SETTINGS: dict[str, tuple[Any, Any]] = {
 RETENTION_SETTINGS = ("GATE_RETENTION_VISITS_DAYS", "GATE_RETENTION_DEVICE_EVENTS_DAYS",
                       "GATE_RETENTION_JOURNAL_DAYS", "GATE_RETENTION_WATCHLIST_EXPIRED_DAYS",
                       "GATE_RETENTION_SLIPS_DAYS", "GATE_RETENTION_VIOLATION_PHOTOS_DAYS",
+                      "GATE_RETENTION_VIOLATIONS_DAYS", "GATE_RETENTION_INCIDENTS_DAYS",
+                      "GATE_RETENTION_MOVED_OUT_DAYS",
                       "GATE_VISIT_AUTO_CHECKOUT_HOURS")
 
 

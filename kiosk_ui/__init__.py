@@ -74,6 +74,9 @@ def register_blueprints(app: Flask) -> None:
         return redirect(url_for("auth.login"))
 
     def error_page(status: int, code: str, message: str):
+        if request.path.startswith("/api/") and status in (404, 405):
+            from kiosk_ui.api.registry import route_error  # English, with the API's own wording
+            return route_error(status), status
         if wants_json():
             return jsonify(error={"code": code, "message": message}), status
         return render_template("error.html", status=status, message=message), status

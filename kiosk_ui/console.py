@@ -12,6 +12,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from gate.domain.ids import parse_id
 from gate.extensions import db
 from gate.models import Approval, BarrierCommandRecord, Incident, Role, ShiftBookEntry, User, Visit
 from gate.models.types import utcnow
@@ -94,7 +95,7 @@ def home():
         BarrierCommandRecord.id.in_({a.command_id for a in pending if a.command_id})))}
     recent = shifts.shifts_between(site.id, now - timedelta(days=7), now + timedelta(minutes=1))
     kind = request.args.get("kind") or None
-    actor = request.args.get("actor", type=int)
+    actor = parse_id(request.args.get("actor"))
     stmt = select(ShiftBookEntry).where(ShiftBookEntry.site == site.code)
     if kind:
         stmt = stmt.where(ShiftBookEntry.kind == kind)

@@ -16,6 +16,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
+from gate.domain.ids import parse_id
 from gate.extensions import db
 from gate.models import Post, Role
 from gate.services import ActionError, auth, charts, daily_pdf, report_stats
@@ -67,7 +68,8 @@ def _post(text: str, *, required: bool = False) -> Post | None:
     text = (text or "").strip()
     if not text and not required:
         return None
-    post = db.session.get(Post, int(text)) if text.isdigit() and len(text) < 10 else None
+    post_id = parse_id(text)
+    post = db.session.get(Post, post_id) if post_id else None
     if post is None or post.site_id != current_user.site_id:
         raise ActionError("unknown_post", _l("There is no such post at this estate. Choose one from "
                                              "the list."))

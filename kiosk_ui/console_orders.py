@@ -15,6 +15,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
+from gate.domain.ids import parse_id
 from gate.extensions import db
 from gate.models import PostOrder, Role, User
 from gate.models.types import utcnow
@@ -40,7 +41,7 @@ def _post_id(text: str) -> int | None:
     text = text.strip()
     if not text:
         return None
-    if not text.isdigit() or len(text) > 9:
+    if parse_id(text) is None:
         raise ActionError("unknown_post", _l("There is no such post at this estate. Choose one from "
                                              "the list."))
     return int(text)
@@ -76,7 +77,7 @@ def _listing(new: dict[str, str] | None = None, status: int = 200):
     filters = {key: request.args.get(key, "").strip()[:20] for key in ("post", "state")}
     context = _form_context(site_id)
     post = filters["post"]
-    post_id = int(post) if post.isdigit() and int(post) in context["post_names"] else None
+    post_id = parse_id(post) if parse_id(post) in context["post_names"] else None
     active, ended = post_orders.list_orders(site_id, post_id)
     if filters["state"] == "active":
         ended = []

@@ -17,6 +17,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from gate.domain.chain import record_digest
+from gate.domain.ids import parse_id
 from gate.extensions import db
 from gate.models import Post, Role, Shift, User
 from gate.services import ActionError, auth, daily_pdf, shift_review
@@ -59,7 +60,8 @@ def _range(values: dict[str, str]) -> tuple[datetime, datetime]:
 def _post(site_id: int, text: str) -> Post | None:
     if not text:
         return None
-    post = db.session.get(Post, int(text)) if text.isdigit() and len(text) < 10 else None
+    post_id = parse_id(text)
+    post = db.session.get(Post, post_id) if post_id else None
     if post is None or post.site_id != site_id:
         raise ActionError("unknown_post", _l("There is no such post at this estate. Choose one from "
                                              "the list."))

@@ -10,7 +10,7 @@ from sqlalchemy.orm import selectinload
 
 from gate.extensions import db
 from gate.models import Resident, Role, Unit
-from gate.services import ActionError, auth, journal
+from gate.services import ActionError, auth, journal, like
 from gate.services.sites import current_site
 from kiosk_ui.forms import PlainForm
 
@@ -26,7 +26,7 @@ def home():
     units: list[Unit] = []
     if q:
         units = list(db.session.scalars(
-            select(Unit).where(Unit.site_id == current_site().id, Unit.code.startswith(q))
+            select(Unit).where(Unit.site_id == current_site().id, like.starts_with(Unit.code, q))
             .options(selectinload(Unit.residents).selectinload(Resident.vehicles))
             .order_by(Unit.code).limit(20)))
     site = current_site()

@@ -8,6 +8,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user, logout_user
 
+from gate.domain.ids import parse_id
 from gate.extensions import db
 from gate.models import Post, Role
 from gate.services import ActionError, auth, journal, open_items, parking, shifts
@@ -62,7 +63,7 @@ def start():
     form = PlainForm()
     unread = shifts.unread_orders(current_user, post)
     if request.method == "POST" and form.validate():
-        acked = {int(v) for v in request.form.getlist("ack") if v.isdigit()}
+        acked = {i for v in request.form.getlist("ack") if (i := parse_id(v))}
         try:
             shifts.start_shift(current_user, post, acked)
         except ActionError as exc:

@@ -19,6 +19,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from gate.domain.ids import parse_id
 from gate.extensions import db
 from gate.models import ReleaseSlip, Role
 from gate.models.types import utcnow
@@ -211,7 +212,7 @@ def check(slip_id: int):
 
 
 def _ticked() -> set[int]:
-    return {int(v) for v in request.form.getlist("line") if v.isdigit() and len(v) <= 4}
+    return {i for v in request.form.getlist("line") if (i := parse_id(v))}
 
 
 @bp.post("/<int:slip_id>/release")

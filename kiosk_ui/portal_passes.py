@@ -153,7 +153,7 @@ def _time(text: str | None) -> time | None:
 
 def _count(text: str | None) -> int | None:
     text = (text or "").strip()
-    return int(text) if text.isdigit() and len(text) <= 6 else None
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 6 else None
 
 
 def _create(form: PassForm) -> VisitorPass:

@@ -17,10 +17,11 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 
+from gate.domain.ids import parse_id
 from gate.extensions import db
 from gate.models import DeviceEvent, Gate, Role, Unit, Visit
 from gate.models.types import utcnow
-from gate.services import ActionError, auth, shifts, visitors, visits
+from gate.services import ActionError, auth, like, shifts, visitors, visits
 from gate.services.sites import current_site
 from kiosk_ui.forms import PlainForm
 
@@ -104,7 +105,7 @@ def _identity(values: dict, need_id: bool) -> visitors.Identity:
         return visitors.check_identity(values["name"], None, None, values["phone"])
     if typed:
         return visitors.check_identity(values["name"], values["id_type"], typed, values["phone"])
-    event = _card(int(values["card_event"]), CARD_USABLE) if values["card_event"].isdigit() else None
+    event = _card(card_id, CARD_USABLE) if (card_id := parse_id(values["card_event"])) else None
     if values["card_event"] and event is None:
         raise ActionError("card_expired", _l("The card read has expired. Read the card again, or type "
                                              "the number."))
@@ -118,7 +119,7 @@ def _identity(values: dict, need_id: bool) -> visitors.Identity:
 
 
 def _render_new(step: str, values: dict, mode: str | None = None, status: int = 200):
-    card = _card(int(values["card_event"]), CARD_USABLE) if values.get("card_event", "").isdigit() else None
+    card = _card(card_id, CARD_USABLE) if (card_id := parse_id(values.get("card_event"))) else None
     key = {"unit": "ask_host", "id": "show_id"}[step] if mode is None else "id_refused"
     return render_template("kiosk/visitor_new.html", step=step, mode=mode, values=values, card=card,
                            id_kinds=ID_KINDS, form=PlainForm(), script_key=key), status
@@ -200,7 +201,7 @@ def units():
     if not text or len(text) > 20:
         return jsonify([])
     codes = db.session.scalars(select(Unit.code).where(Unit.site_id == current_user.site_id,
-                                                       Unit.code.startswith(text, autoescape=True))
+                                                       like.starts_with(Unit.code, text))
                                .order_by(Unit.code).limit(10))
     return jsonify(list(codes))
 

@@ -167,6 +167,15 @@ def load_json(payload: bytes) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"payload is not JSON: {exc.msg} at {exc.pos}") from None
+    except RecursionError:  # "[[[[…" fits in MAX_PAYLOAD but not on Python's stack
+        raise ValueError("payload is nested too deeply") from None
+
+
+def in_range(value: Any, low: float, high: float) -> bool:
+    """True for a JSON number (not a bool) from low to high; NaN, infinities and huge ints are not."""
+    # No math.isfinite: it raises OverflowError on ints beyond a float (10**400). Python compares
+    # ints and floats exactly, and NaN or an infinity never lies between two finite bounds.
+    return not isinstance(value, bool) and isinstance(value, int | float) and low <= value <= high
 
 
 def require(obj: Any, key: str, kind: type | tuple[type, ...], where: str = "payload") -> Any:

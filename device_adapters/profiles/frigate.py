@@ -25,14 +25,13 @@ where `after` carries `id`, `camera`, `label`, `sub_label`, `start_time`, `has_s
 
 from __future__ import annotations
 
-import math
 import re
 from datetime import UTC, datetime
 from typing import Any
 
 from device_adapters import contract
 from device_adapters.profiles import register
-from device_adapters.profiles.base import DeviceConfig, Profile, load_json
+from device_adapters.profiles.base import DeviceConfig, Profile, in_range, load_json
 from device_adapters.topics import Topics
 from gate.domain.events import Availability, DeviceEvent, PlateRead
 
@@ -42,8 +41,7 @@ _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def _score(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
-            or not 0 <= value <= 1:
+    if not in_range(value, 0, 1):
         raise ValueError(f"{what} must be a number from 0 to 1")
     return float(value)
 
@@ -52,8 +50,7 @@ def _time(value: Any, now: datetime) -> datetime:
     """Epoch seconds from Frigate as an aware UTC datetime; `now` when absent."""
     if value is None:
         return now
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
-            or not 0 < value < 2**33:
+    if not in_range(value, 0, 2**33) or value == 0:
         raise ValueError("timestamp must be epoch seconds")
     return datetime.fromtimestamp(value, UTC)
 
@@ -110,7 +107,8 @@ class FrigateLprProfile(Profile):
         if body.get("type") not in ("new", "update", "end"):
             raise ValueError(f"unknown frigate event type {str(body.get('type'))[:20]!r}")
         after = body["after"]
-        if after.get("camera") != self.camera or after.get("label") not in self.labels:
+        label = after.get("label")
+        if after.get("camera") != self.camera or not isinstance(label, str) or label not in self.labels:
             return []
         if after.get("false_positive") is True or after.get("recognized_license_plate") in (None, ""):
             return []
@@ -138,8 +136,10 @@ class FrigateLprProfile(Profile):
 
     def _read(self, object_id: str, plate: Any, score: float, at: datetime,
               snapshot: str | None) -> list[DeviceEvent]:
-        if not isinstance(plate, str) or not 0 < len(plate) <= 20:
-            raise ValueError("plate must be a text of 1..20 characters")
+        # Printable, not blank: the text goes into the event id, which reaches logs and the database.
+        if not isinstance(plate, str) or not 0 < len(plate) <= 20 or not plate.strip() \
+                or not plate.isprintable():
+            raise ValueError("plate must be a printable text of 1..20 characters")
         if score < self.min_score:
             return []
         event_id = f"frigate-{object_id}-{plate}"

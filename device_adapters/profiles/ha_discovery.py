@@ -63,29 +63,25 @@ def unique_id(topics: Topics, device_id: str) -> str:
 
 def ha_set_topic(topics: Topics, device_id: str) -> str:
     """Where Home Assistant publishes OPEN/CLOSE for one barrier."""
-    return f"{topics.prefix}/{topics.site}/barrier/{check_name(device_id, 'device id')}/ha/set"
+    return topics.device_topic("barrier", device_id, "ha/set")
 
 
 def ha_state_topic(topics: Topics, device_id: str) -> str:
     """Where the bridge mirrors one barrier's state in Home Assistant's words."""
-    return f"{topics.prefix}/{topics.site}/barrier/{check_name(device_id, 'device id')}/ha/state"
+    return topics.device_topic("barrier", device_id, "ha/state")
 
 
 def ha_set_filter(topics: Topics) -> str:
     """Subscription filter for every barrier's HA command topic on this site."""
-    return f"{topics.prefix}/{topics.site}/barrier/+/ha/set"
+    return topics.device_filter("barrier", "ha/set")
 
 
 def ha_set_device(topics: Topics, topic: str) -> str | None:
     """The barrier id an HA command topic belongs to, or None if it is not one."""
-    head, tail = f"{topics.prefix}/{topics.site}/barrier/", "/ha/set"
-    if not (topic.startswith(head) and topic.endswith(tail)):
+    parsed = topics.split(topic)
+    if parsed is None or parsed[0] != "barrier" or parsed[2] != "ha/set":
         return None
-    device_id = topic[len(head):-len(tail)]
-    try:
-        return check_name(device_id, "device id")
-    except ValueError:
-        return None
+    return parsed[1]
 
 
 def config(topics: Topics, device_id: str, name: str) -> dict[str, Any]:

@@ -50,6 +50,8 @@ def _check_region(number: str) -> None:
 
 def parse_resident_id(text: str) -> str:
     """Return the normalised 18-character resident ID number, or raise ValueError with why."""
+    if not isinstance(text, str):  # a reader's null: the same single failure mode as bad text
+        raise ValueError(f"resident ID must be text, got {type(text).__name__}")
     number = "".join(text.split()).upper()
     if len(number) != 18:
         raise ValueError(f"resident ID must have 18 characters, got {len(number)}")
@@ -66,7 +68,7 @@ def parse_resident_id(text: str) -> str:
 
 
 def mask_id(number: str) -> str:
-    """Mask an ID for display: 110105********1234 for resident IDs, ab****yz otherwise."""
+    """Mask an ID for display: 110105********1234 for resident IDs, else at most half, ab****yz."""
     number = "".join(number.split())
     if not number:
         return ""
@@ -76,4 +78,6 @@ def mask_id(number: str) -> str:
     if len(number) <= 4:
         # Too short to reveal anything safely.
         return "*" * 4
-    return number[:2] + "*" * max(4, len(number) - 4) + number[-2:]
+    # Never more than half: 2 + 2 of a 5-character number would leave one character hidden.
+    keep = 2 if len(number) >= 8 else 1
+    return number[:keep] + "*" * max(4, len(number) - 2 * keep) + number[-keep:]

@@ -6,7 +6,8 @@ import re
 import unicodedata
 
 _SEPARATORS = re.compile(r"[\s\-－—_/\\.·栋幢号楼单元室#]+")
-_CODE = re.compile(r"^\d{1,3}-\d{1,2}-\d{3,5}$")
+# [0-9], not \d: \d (and str.isdigit) also take other scripts' digits, e.g. Arabic-Indic ١٠١.
+_CODE = re.compile(r"[0-9]{1,3}-[0-9]{1,2}-[0-9]{3,5}")
 
 
 def normalize_unit_code(text: str) -> str:
@@ -18,10 +19,10 @@ def normalize_unit_code(text: str) -> str:
         raise ValueError("unit number is empty")
     folded = unicodedata.normalize("NFKC", text).strip()
     parts = [p for p in _SEPARATORS.split(folded) if p]
-    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+    if len(parts) != 3 or not all(p.isascii() and p.isdigit() for p in parts):
         raise ValueError("unit number must be building-entrance-room, e.g. 1-1-101")
     code = "-".join(str(int(p)) if i < 2 else p for i, p in enumerate(parts))
-    if not _CODE.match(code):
+    if not _CODE.fullmatch(code):
         raise ValueError("unit number must be building-entrance-room, e.g. 1-1-101")
     return code
 
@@ -33,6 +34,6 @@ def normalize_phone(text: str) -> str:
         digits = digits[3:]
     elif digits.startswith("0086"):
         digits = digits[4:]
-    if not re.fullmatch(r"1\d{10}", digits):
+    if not re.fullmatch(r"1[0-9]{10}", digits):
         raise ValueError("phone must be an 11-digit mainland mobile number")
     return digits

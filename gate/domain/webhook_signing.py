@@ -42,7 +42,8 @@ def parse_header(header: str) -> tuple[int, list[str]] | None:
         if not sep:
             return None
         if key == "t":
-            if not value.isdigit():
+            # ASCII and short: isdigit() takes "²", and int() refuses it (or 5000 digits) with ValueError.
+            if not (value.isascii() and value.isdigit()) or len(value) > 12:
                 return None
             timestamp = int(value)
         elif key == SCHEME:

@@ -20,6 +20,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, literal_column, or_, select, text
 
+from gate.domain.ids import parse_id
 from gate.domain.plates import normalize_plate
 from gate.extensions import db
 from gate.models import (
@@ -99,7 +100,7 @@ def parse_before(text: str | None) -> int | None:
     text = (text or "").strip()
     if not text:
         return None
-    if not text.isdigit() or len(text) > 12 or not 0 < int(text) < _MAX_SEQ:
+    if not (text.isascii() and text.isdigit()) or len(text) > 12 or not 0 < int(text) < _MAX_SEQ:
         raise ActionError("bad_before", _l("That page link is not valid. Start again from the newest "
                                            "entries."))
     return int(text)
@@ -134,7 +135,8 @@ def date_range(filters: Filters) -> tuple[str | None, str | None]:
 def _own_id(model, site: Site, text: str, code: str, message) -> int | None:
     if not text:
         return None
-    row = db.session.get(model, int(text)) if text.isdigit() and len(text) < 10 else None
+    row_id = parse_id(text)
+    row = db.session.get(model, row_id) if row_id else None
     if row is None or row.site_id != site.id:
         raise ActionError(code, message)
     return row.id

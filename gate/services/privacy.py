@@ -8,6 +8,9 @@ import hmac
 from gate.domain.idcard import mask_id
 from gate.services import keys
 
+# What an erased or purged name reads as (the column stays NOT NULL; screens show this).
+ERASED_NAME = "[已清除]"
+
 
 def _key() -> bytes:
     return keys.instance_secret("GATE_ID_HMAC_KEY", "id-hmac.key")

@@ -23,7 +23,7 @@ from gate.domain.units import normalize_phone, normalize_unit_code
 from gate.extensions import db
 from gate.models import Resident, Unit, User, Vehicle
 from gate.models.types import utcnow
-from gate.services import ActionError, shiftbook, sites, transaction, vehicle_lists
+from gate.services import ActionError, like, shiftbook, sites, transaction, vehicle_lists
 from gate.services.visitors import clean_text
 
 MAX_IMPORT_ROWS = 2000
@@ -226,9 +226,9 @@ def list_for(site_id: int, filters: Filters, limit: int = 500) -> list[Vehicle]:
              .options(joinedload(Vehicle.resident).joinedload(Resident.unit)))
     if filters.q.strip():
         plate, unit = _search_terms(filters.q)
-        terms = [Unit.code.startswith(unit)]
+        terms = [like.starts_with(Unit.code, unit)]
         if plate:
-            terms.append(Vehicle.plate.contains(plate))
+            terms.append(like.contains(Vehicle.plate, plate))
         query = query.where(or_(*terms))
     now = utcnow()
     live = and_(or_(Vehicle.valid_until.is_(None), Vehicle.valid_until > now),

@@ -29,7 +29,7 @@ def add_user(site: Site, *, role: str, username: str, display_name: str,
         except ValueError:
             raise ActionError("bad_phone", _("phone must be an 11-digit mainland mobile number")) from None
     if role == Role.GUARD:
-        if not staff_no or not staff_no.isdigit():
+        if not staff_no or not (staff_no.isascii() and staff_no.isdigit()):
             raise ActionError("bad_staff_no", _("a guard needs a numeric staff number"))
         if not pin or not auth.PIN_RE.match(pin):
             raise ActionError("bad_pin", _("a guard needs a 6-digit PIN"))

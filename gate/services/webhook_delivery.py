@@ -28,7 +28,7 @@ from gate.extensions import db
 from gate.models import ShiftBookEntry, ShiftBookHead, Site
 from gate.models.types import utcnow
 from gate.models.webhooks import WebhookSubscription
-from gate.services import shiftbook, transaction
+from gate.services import like, shiftbook, transaction
 from gate.services.webhooks import decrypt_secret, forbidden_address
 
 log = logging.getLogger(__name__)
@@ -169,7 +169,7 @@ def _kind_filter(kinds: list[str]):
     conditions = []
     for pattern in kinds:
         if pattern.endswith(".*"):
-            conditions.append(ShiftBookEntry.kind.startswith(pattern[:-1], autoescape=True))
+            conditions.append(like.starts_with(ShiftBookEntry.kind, pattern[:-1]))
         else:
             conditions.append(ShiftBookEntry.kind == pattern)
     return or_(*conditions)

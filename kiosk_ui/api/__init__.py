@@ -27,7 +27,9 @@ How to add an endpoint
 3. Errors: raise `ApiError(404, "not_found", message)` yourself, or let a service raise
    ActionError: code not_found -> 404, conflict -> 409, any other -> 422 with the service's
    code. List the service codes in `errors=` so the document names them. 400, 401, 403, 404,
-   409 and 429 are added to the document by the registry when they can happen.
+   409, 429 and 500 are added to the document by the registry when they can happen; a query
+   parameter the `query=` model does not declare is a 400 (operations without one take none),
+   and tests/integration/test_api_fuzz.py fuzzes every operation against the document.
 4. Put the module in this package: every module of kiosk_ui/api is imported when the
    blueprint is registered (no list to edit). Add tests in tests/integration/test_api_*.py
    with tests.support.api.ApiClient; test_api_openapi.py checks the document lists your route.

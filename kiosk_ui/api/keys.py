@@ -16,13 +16,7 @@ from limits import parse_many
 from gate.extensions import db, limiter
 from gate.models import Site, Unit, User
 from gate.services import ActionError, api_keys
-from kiosk_ui.api.registry import ApiError, Caller, Endpoint
-
-
-def _locale() -> None:
-    """API messages in English unless the client's Accept-Language prefers Chinese."""
-    best = request.accept_languages.best_match(["en", "zh-CN", "zh"], default="en")
-    g.default_locale = "en" if best == "en" else "zh_CN"
+from kiosk_ui.api.registry import ApiError, Caller, Endpoint, use_api_locale
 
 
 def _rate_limit(bucket: str) -> None:
@@ -47,7 +41,7 @@ def _bearer() -> str:
 
 def authenticate(spec: Endpoint) -> Caller:
     """Check the key, its scope and its rate; set the request's site to the key's site."""
-    _locale()
+    use_api_locale()
     try:
         key = api_keys.check(_bearer())
     except ActionError as exc:

@@ -11,27 +11,28 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Blueprint, Response, json, request
+from flask import Blueprint, Response, g, json, request
 from flask_babel import gettext as _
 from pydantic import BaseModel, ValidationError
 
+from gate.domain.ids import MAX_ID  # larger ids are simply not found
 from gate.extensions import csrf
 from gate.services import ActionError
 from gate.services.auth import public
+from kiosk_ui.api.schemas import Query
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)  # keys, not cookies: there is no session a forged form could ride on
 
 SCOPES = ("resident", "desk", "supervisor")
-MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL: larger ones are simply not found
 TEXT_PATH = re.compile(r"^[^\x00-\x1f\x7f/]{1,40}$")
 STATUS_TEXT = {400: "Invalid request", 401: "Missing, unknown or revoked key",
                403: "The key's scope does not allow this", 404: "Not found (or not this key's)",
                409: "Changed by someone else meanwhile", 422: "Refused by the rules",
-               429: "Too many requests for this key"}
+               429: "Too many requests for this key", 500: "Unexpected server error"}
 FIXED_CODES = {400: ("invalid_request",), 401: ("invalid_key", "key_revoked"),
                403: ("forbidden_scope",), 404: ("not_found",), 409: ("conflict",),
-               429: ("rate_limited",)}
+               429: ("rate_limited",), 500: ("internal_error",)}
 
 
 class ApiError(Exception):
@@ -51,6 +52,36 @@ class ApiError(Exception):
         answer = Response(json.dumps({"error": body}), status=self.status, mimetype="application/json")
         answer.headers.update(self.headers)
         return answer
+
+
+def use_api_locale() -> None:
+    """API messages in English unless the client's Accept-Language prefers Chinese."""
+    best = request.accept_languages.best_match(["en", "zh-CN", "zh"], default="en")
+    g.default_locale = "en" if best == "en" else "zh_CN"
+
+
+def route_error(status: int) -> Response:
+    """The API's JSON answer for what Flask decides itself: no such route, wrong method, a crash."""
+    use_api_locale()
+    if status == 404:
+        error = ApiError(404, "not_found", _("There is no such API operation. See /api/v1/openapi.json."))
+    elif status == 405:
+        error = ApiError(405, "method_not_allowed",
+                         _("This API operation does not take that method. See /api/v1/openapi.json."))
+    elif status == 400:
+        error = ApiError(400, "invalid_request",
+                         _("The request contains a NUL character or bytes that are not UTF-8."))
+    else:
+        error = ApiError(500, "internal_error", _("Something went wrong on the server. Try again "
+                                                  "later; if it keeps happening, tell the estate's "
+                                                  "administrator."))
+    return error.response()
+
+
+@bp.errorhandler(500)
+def _internal_error(_exc: Exception) -> Response:
+    """An unexpected exception in an API view: JSON with a code, never the HTML error page."""
+    return route_error(500)
 
 
 @dataclass
@@ -88,11 +119,10 @@ class Endpoint:
 
     def statuses(self) -> dict[int, tuple[str, ...]]:
         """Every error status this operation can answer, with its codes."""
-        found: dict[int, tuple[str, ...]] = {}
+        # 400 everywhere: unknown query parameters, NUL or undecodable input (kiosk_ui.query_guard)
+        found: dict[int, tuple[str, ...]] = {400: FIXED_CODES[400]}
         if self.public:
-            return found
-        if self.body is not None or self.query is not None:
-            found[400] = FIXED_CODES[400]
+            return found | {500: FIXED_CODES[500]}
         found[401] = FIXED_CODES[401]
         if set(self.scopes) != set(SCOPES):
             found[403] = FIXED_CODES[403]
@@ -103,6 +133,7 @@ class Endpoint:
         if self.errors:
             found[422] = self.errors
         found[429] = FIXED_CODES[429]
+        found[500] = FIXED_CODES[500]
         return found
 
 
@@ -118,12 +149,12 @@ def _invalid(exc: ValidationError, where: str) -> ApiError:
     return ApiError(400, "invalid_request", _("The request is not valid; see details."), details)
 
 
-def _query_values(model: type[BaseModel]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for name in model.model_fields:
-        if name in request.args:
-            values[name] = request.args.get(name)
-    return values
+def _query(model: type[BaseModel]) -> BaseModel:
+    """The query string read by its closed model: an unknown parameter is a 400, not ignored."""
+    try:
+        return model.model_validate({name: request.args.get(name) for name in request.args})
+    except ValidationError as exc:
+        raise _invalid(exc, "query") from None
 
 
 def _path_values(spec: Endpoint, values: dict[str, Any]) -> None:
@@ -184,11 +215,9 @@ def endpoint(method: str, rule: str, *, summary: str, scopes: tuple[str, ...] = 
                 caller = keys.authenticate(spec)
                 _path_values(spec, path_values)
                 kwargs: dict[str, Any] = dict(path_values)
+                query = _query(spec.query or Query)  # operations without filters take none
                 if spec.query is not None:
-                    try:
-                        kwargs["query"] = spec.query.model_validate(_query_values(spec.query))
-                    except ValidationError as exc:
-                        raise _invalid(exc, "query") from None
+                    kwargs["query"] = query
                 if spec.body is not None:
                     payload = request.get_json(silent=True)
                     if payload is None and not request.get_data() and not body_required(spec.body):

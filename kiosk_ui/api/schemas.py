@@ -38,9 +38,9 @@ class Body(BaseModel):
 
 
 class Query(BaseModel):
-    """Query-string parameters (one value each; absent means the default)."""
+    """Query-string parameters (one value each; absent means the default); unknown ones are refused."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
 
 class Out(BaseModel):

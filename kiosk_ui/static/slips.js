@@ -1,9 +1,6 @@
 // Release slips: an "add a line" button under the item rows (the form starts with five blank
-// rows; blank rows are skipped by the server), and the print button on the printable slip.
+// rows; blank rows are skipped by the server). The print button is actions.js's.
 (function () {
-  document.querySelectorAll("[data-print]").forEach((button) => {
-    button.addEventListener("click", () => window.print());
-  });
   const box = document.querySelector("[data-slip-lines]");
   if (!box) return;
   const rows = box.querySelector("[data-role=rows]");

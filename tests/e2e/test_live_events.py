@@ -35,7 +35,8 @@ def test_car_prompt_arrives_over_the_stream_with_a_sound_cue(page: Page, app, li
     start_shift(page)
     page.evaluate("window.__notReloaded = true")
     page.mouse.click(5, 790)  # the first touch unlocks audio, as on the real kiosk
-    page.wait_for_function("window.gateLive.live && window.gateLive.opens >= 2", timeout=8_000)
+    # A function, not an expression: Playwright evals expressions, which the CSP refuses.
+    page.wait_for_function("() => window.gateLive.live && window.gateLive.opens >= 2", timeout=8_000)
     assert page.evaluate("window.gateLive.beeps") == 0
     expect(page.get_by_test_id("vehicle-prompt")).to_have_count(0)
 

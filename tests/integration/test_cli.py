@@ -41,7 +41,7 @@ def assert_one_sentence_error(result, *needles: str) -> None:
     [], ["db"], ["db", "upgrade"], ["demo"], ["user"], ["user", "add"], ["audit"],
     ["audit", "verify"], ["audit", "checkpoint"], ["web"], ["run"], ["bridge"], ["simulate"],
     ["site"], ["site", "apply"], ["camera"], ["purge"], ["person"], ["person", "export"],
-    ["person", "erase"],
+    ["person", "erase"], ["person", "erase-resident"],
 ])
 def test_every_command_has_help(tmp_path, command):
     """Protects operators: every command explains itself with --help."""
@@ -198,7 +198,9 @@ def test_purge_dry_run_then_purge(ctx, gate_env):
     assert lines == {"auto_checked_out": "0", "visits": "0", "visitors": "0", "passes": "0",
                      "portal_notices": "0", "release_slips": "0", "parking_sessions": "0",
                      "device_events": "1", "journal_records": "0", "follow_ups": "0",
-                     "watchlist_entries": "0", "violation_photos": "0"}
+                     "watchlist_entries": "0", "violation_photos": "0", "approvals": "0",
+                     "vehicle_list_entries": "0", "shifts": "0", "incidents": "0", "violations": "0",
+                     "residents": "0", "resident_accounts": "0", "resident_vehicles": "0"}
     assert run_gate("audit", "verify", env=gate_env).stdout == before
     result = run_gate("purge", env=gate_env)
     assert result.returncode == 0, result.stderr

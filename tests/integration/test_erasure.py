@@ -172,7 +172,7 @@ def test_console_privacy_pages_refused_to_guards(person, client):
 
 def test_pass_visitor_is_exported_and_erased_with_their_pass(ctx):
     """Protects a pass visitor's data: the pass they came in on is in their export and loses their
-    name, phone and plate when they are erased."""
+    name, phone and plate when they are erased, and the household's notice naming them is deleted."""
     from gate.models import Resident, VisitorPass
     from gate.services import pass_gate, passes
     from gate.services.sites import current_site
@@ -187,7 +187,8 @@ def test_pass_visitor_is_exported_and_erased_with_their_pass(ctx):
     data = erasure.export(person, _user("supervisor"))
     assert [(p["name"], p["plate"], p["unit"]) for p in data["passes"]] == [("周七", "粤B33333", "1-1-101")]
     counts = erasure.erase(person, _user("supervisor"))
-    assert counts == {"visits": 1, "card_events": 0, "passes": 1}
+    # The household's "周七 came in" notice carried the name: it goes too.
+    assert counts == {"visits": 1, "card_events": 0, "passes": 1, "portal_notices": 1}
     db.session.expire_all()
     erased = db.session.get(VisitorPass, visitor_pass.id)
     assert (erased.visitor_name, erased.visitor_phone, erased.plate) == (erasure.ERASED_NAME, None, None)

@@ -13,24 +13,18 @@ order, so once the marker is delivered, the forbidden message would have been de
 
 from __future__ import annotations
 
-import queue
-import threading
-import uuid
 from collections.abc import Iterator
 
 import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.plugins.mosquitto import MosquittoServer
-from tests.support.acl_broker import TIMEOUT, AclMosquitto, start_acl_broker
+from tests.support.acl_broker import AclMosquitto, start_acl_broker
+from tests.support.mqtt_clients import BAD_CREDENTIALS, NOT_AUTHORIZED, Client, Clients, marker
 
 pytestmark = pytest.mark.mqtt
 
 BRIDGE = "gatehouse-bridge"
 USERS = (BRIDGE, "anpr-in", "anpr-out", "car-in")
-NOT_AUTHORIZED = 135  # MQTT 5 reason code "Not authorized" (paho maps v3.1.1 CONNACK 5 to it too)
-BAD_CREDENTIALS = 134  # "Bad user name or password"
 
 
 def plate_topic(device: str) -> str:
@@ -47,108 +41,12 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AclMosqui
         server.stop()
 
 
-class Client:
-    """A paho-mqtt 2.x client that records CONNACK, PUBACK reason codes and messages."""
-
-    def __init__(self, server: MosquittoServer, username: str | None, password: str | None, *,
-                 protocol: int = mqtt.MQTTv311) -> None:
-        self.server = server
-        self.client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2,
-                                  client_id=f"acl-test-{uuid.uuid4().hex[:10]}", protocol=protocol)
-        if username is not None:
-            self.client.username_pw_set(username, password)
-        self.connack = threading.Event()
-        self.connect_reason: mqtt.ReasonCode | None = None
-        self.subscribed = threading.Event()
-        self.granted: list[int] = []
-        self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
-        self.puback: dict[int, int] = {}
-        self._acked = threading.Condition()
-        self.client.on_connect = self._on_connect
-        self.client.on_subscribe = self._on_subscribe
-        self.client.on_message = lambda client, userdata, message: self.messages.put(message)
-        self.client.on_publish = self._on_publish
-        self._closed = False
-
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
-        self.connect_reason = reason_code
-        self.connack.set()
-
-    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
-        self.granted = [rc.value for rc in reason_codes]
-        self.subscribed.set()
-
-    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
-        with self._acked:
-            self.puback[mid] = reason_code.value
-            self._acked.notify_all()
-
-    def connect(self) -> mqtt.ReasonCode:
-        """Connect and wait for the CONNACK; returns its reason code."""
-        self.client.connect(self.server.host, self.server.port, keepalive=30)
-        self.client.loop_start()
-        assert self.connack.wait(TIMEOUT), f"no CONNACK\n{self.server.log_text()}"
-        assert self.connect_reason is not None
-        return self.connect_reason
-
-    def subscribe(self, topic: str) -> None:
-        self.client.subscribe(topic, qos=1)
-        assert self.subscribed.wait(TIMEOUT), "no SUBACK"
-        assert self.granted == [1], f"subscription to {topic} not granted at QoS 1: {self.granted}"
-
-    def publish(self, topic: str, payload: bytes) -> int:
-        """Publish at QoS 1 and wait for the PUBACK; returns its reason code (0 = success)."""
-        info = self.client.publish(topic, payload, qos=1)
-        with self._acked:
-            assert self._acked.wait_for(lambda: info.mid in self.puback, TIMEOUT), f"no PUBACK for {topic}"
-            return self.puback[info.mid]
-
-    def receive_until(self, payload: bytes) -> list[mqtt.MQTTMessage]:
-        """Every message received up to and including the one with this payload."""
-        seen = []
-        while True:
-            try:
-                message = self.messages.get(timeout=TIMEOUT)
-            except queue.Empty:
-                raise AssertionError(f"{payload!r} never arrived; got {[m.topic for m in seen]}\n"
-                                     f"{self.server.log_text()[-4000:]}") from None
-            seen.append(message)
-            if message.payload == payload:
-                return seen
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self.client.disconnect()
-        self.client.loop_stop()
-        # Closes paho's socket pair now (eclipse-paho/paho.mqtt.python#627); see
-        # tests/integration/test_mosquitto_fixture.py.
-        self.client.reinitialise()
-
-
 @pytest.fixture
 def connect(broker):
     """Factory: a connected client for a user (with that user's password); closed after the test."""
-    server, passwords = broker
-    clients: list[Client] = []
-
-    def make(user: str, *, protocol: int = mqtt.MQTTv311, subscribe: str | None = None) -> Client:
-        client = Client(server, user, passwords[user], protocol=protocol)
-        clients.append(client)
-        reason = client.connect()
-        assert not reason.is_failure, f"{user} refused: {reason}\n{server.log_text()[-4000:]}"
-        if subscribe:
-            client.subscribe(subscribe)
-        return client
-
-    yield make
-    for client in clients:
-        client.close()
-
-
-def marker() -> bytes:
-    return f'{{"event_id":"marker-{uuid.uuid4().hex}","plate":"粤B12345"}}'.encode()
+    clients = Clients(*broker)
+    yield clients
+    clients.close_all()
 
 
 def test_bridge_receives_a_camera_plate_on_its_own_topic(connect):

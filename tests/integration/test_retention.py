@@ -147,7 +147,10 @@ def scene(ctx):
 
 EXPECTED = {"auto_checked_out": 1, "visits": 2, "visitors": 1, "passes": 1, "portal_notices": 1,
             "release_slips": 1, "device_events": 1, "journal_records": 1, "follow_ups": 1,
-            "watchlist_entries": 2, "parking_sessions": 0, "violation_photos": 0}
+            "watchlist_entries": 2, "parking_sessions": 0, "violation_photos": 0,
+            # kinds this scene has nothing of (test_retention_kinds.py covers each one)
+            "approvals": 0, "vehicle_list_entries": 0, "shifts": 0, "incidents": 0, "violations": 0,
+            "residents": 0, "resident_accounts": 0, "resident_vehicles": 0}
 
 
 def _snapshot() -> dict:
@@ -261,7 +264,8 @@ def test_card_reads_expire_with_device_events(ctx):
 
 @pytest.mark.parametrize("key", ["GATE_RETENTION_VISITS_DAYS", "GATE_RETENTION_DEVICE_EVENTS_DAYS",
                                  "GATE_RETENTION_JOURNAL_DAYS", "GATE_RETENTION_WATCHLIST_EXPIRED_DAYS",
-                                 "GATE_RETENTION_SLIPS_DAYS",
+                                 "GATE_RETENTION_SLIPS_DAYS", "GATE_RETENTION_VIOLATIONS_DAYS",
+                                 "GATE_RETENTION_INCIDENTS_DAYS", "GATE_RETENTION_MOVED_OUT_DAYS",
                                  "GATE_VISIT_AUTO_CHECKOUT_HOURS"])
 def test_retention_settings_must_be_positive(tmp_path, key):
     """Protects against a typo that would purge everything at once: zero or negative periods are refused
