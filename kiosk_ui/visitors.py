@@ -121,8 +121,11 @@ def _identity(values: dict, need_id: bool) -> visitors.Identity:
 def _render_new(step: str, values: dict, mode: str | None = None, status: int = 200):
     card = _card(card_id, CARD_USABLE) if (card_id := parse_id(values.get("card_event"))) else None
     key = {"unit": "ask_host", "id": "show_id"}[step] if mode is None else "id_refused"
-    return render_template("kiosk/visitor_new.html", step=step, mode=mode, values=values, card=card,
-                           id_kinds=ID_KINDS, form=PlainForm(), script_key=key), status
+    page = render_template("kiosk/visitor_new.html", step=step, mode=mode, values=values, card=card,
+                           id_kinds=ID_KINDS, form=PlainForm(), script_key=key)
+    # The form is refilled with what the guard typed, ID number included, so that one wrong
+    # digit can be fixed: the page must not stay in the browser's cache.
+    return page, status, {"Cache-Control": "no-store"}
 
 
 @bp.route("/new", methods=["GET", "POST"])

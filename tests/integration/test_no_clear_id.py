@@ -50,7 +50,8 @@ API = valid_id(605)  # hashed through /api/v1/book/id-hash
 BAD = TYPED[:-1] + "1"  # a wrong check character: refused, and not echoed or logged either
 ALL = (TYPED, CARD, CARRIER, WATCHED, WORKER, API, BAD)
 # Pages allowed to show a number back: the kiosk form re-filled for the guard who just typed it,
-# after a refusal, so that one wrong digit can be fixed. Known limit (docs): not stored or logged.
+# after a refusal, so that one wrong digit can be fixed. Never stored or logged, and sent with
+# Cache-Control: no-store (test_refilled_form_is_not_cached) so the browser keeps no copy.
 RETYPE_ECHO = {"kiosk check-in, bad number"}
 
 
@@ -195,3 +196,15 @@ def test_no_clear_id_number_anywhere(app, client, runner, reader, tmp_path):
         if where not in RETYPE_ECHO:
             found += scan_text(where, text, pattern)
     assert found == [], report(found)
+
+
+def test_refilled_form_is_not_cached(client, kiosk):
+    """Protects: the check-in form refilled with a typed ID number is sent with no-store."""
+    kiosk.login()
+    kiosk.start_shift()
+    form = {"unit": "1-1-101", "action": "start", "id_type": "resident_id", "name": "王五",
+            "phone": "13912345678", "purpose": "探亲", "plate": "", "card_event": "", "id_number": BAD}
+    response = client.post("/kiosk/visitors/new", data=form)
+    assert response.status_code == 422
+    assert BAD in response.get_data(True)  # the echo this test is about
+    assert response.headers["Cache-Control"] == "no-store"
