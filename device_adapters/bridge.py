@@ -12,12 +12,13 @@ import logging
 import random
 import threading
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from flask import Flask
 from sqlalchemy import select
 
-from device_adapters import contract, metrics
+from device_adapters import chores, contract, metrics
 from device_adapters.commander import Commander
 from device_adapters.link import MqttLink
 from device_adapters.offline import OfflineMode
@@ -26,7 +27,7 @@ from device_adapters.profiles.base import DeviceConfig, Profile, Publish
 from device_adapters.topics import Topics, rfc3339
 from gate.domain.events import Availability, BarrierAck, BarrierState, CardRead, PlateRead, Scan
 from gate.extensions import db
-from gate.models import BridgeStatus, Device, Site
+from gate.models import Device, Site
 from gate.models.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,7 @@ class Bridge:
             self._ticker.join(5)
         self.link.stop()
         self.offline.stop()
-        self._write_status(connected=False)
+        chores.write_status(self, connected=False)
 
     # --- incoming --------------------------------------------------------------------------
 
@@ -250,7 +251,7 @@ class Bridge:
                 self._local.outbox = None
                 db.session.remove()
         for cmd in outbox:
-            self.commander.send(cmd, self._outcome_recorder(cmd.id))
+            self.commander.send(cmd, self.outcome_recorder(cmd.id))
             metrics.command_sent(cmd)
 
     def _in_burst(self) -> bool:
@@ -261,7 +262,7 @@ class Bridge:
         if self._in_burst():
             self._local.outbox.append(cmd)
         else:
-            self.commander.send(cmd, self._outcome_recorder(cmd.id))
+            self.commander.send(cmd, self.outcome_recorder(cmd.id))
             metrics.command_sent(cmd)
 
     @contextlib.contextmanager
@@ -335,14 +336,16 @@ class Bridge:
         elif decision is None:
             self.link.drop("duplicate", f"{event.device}/{event.event_id}")
         if decision is not None and decision.reason == "blocked":
-            self._alert("blocked_vehicle", decision.plate or "", event.device)
+            self.alert("blocked_vehicle", decision.plate or "", event.device)
 
-    def _alert(self, kind: str, text: str, device: str | None) -> None:
+    def alert(self, kind: str, text: str, device: str | None) -> None:
         """Tell other systems (and the supervisor's tools) on the site's alerts topic (SPEC §3)."""
         payload = {"id": str(uuid.uuid4()), "kind": kind, "gate": device, "text": text, "at": rfc3339()}
         self.link.publish(Publish(self.topics.alerts(), json.dumps(payload, ensure_ascii=False).encode()))
 
-    def _outcome_recorder(self, command_id: str):
+    def outcome_recorder(self, command_id: str) -> Callable[[str, str | None], None]:
+        """The callback that records a barrier command's outcome (its ack, or its expiry)."""
+
         def record(outcome: str, state: str | None) -> None:
             from gate.services import barriers
 
@@ -364,43 +367,7 @@ class Bridge:
             self.link.publish(Publish(t.availability(event.kind, event.device),
                                       b"online" if event.online else b"offline", retain=True))
 
-    # --- housekeeping ----------------------------------------------------------------------
-
-    def _housekeeping(self) -> None:
-        """Retention and the automatic check-out of stale visits (SPEC §5: also on a schedule)."""
-        from gate.services import retention
-
-        with self.app.app_context():
-            try:
-                counts = retention.purge()
-                if any(counts.values()):
-                    log.info("housekeeping: %s", counts)
-            except Exception:  # a failed purge is retried next time; the bridge keeps running
-                log.warning("housekeeping failed", exc_info=True)
-            finally:
-                db.session.remove()
-
-    def _deadlines(self) -> None:
-        """Announce newly overdue promises (时效制) on the alerts topic, once each."""
-        from gate.services import deadlines
-        from gate.services.sites import current_site
-
-        with self.app.app_context():
-            try:
-                site = current_site()
-                if site is not None:
-                    deadlines.announce(site, self._overdue_alert)
-                self.deadline_checks += 1
-            except Exception:  # a database outage: tried again on the next tick
-                log.warning("deadline check failed", exc_info=True)
-            finally:
-                db.session.remove()
-
-    def _overdue_alert(self, item) -> bool:
-        from gate.services import deadlines
-
-        self._alert(f"overdue_{item.kind}", deadlines.alert_text(item), None)
-        return True
+    # --- the ticker ----------------------------------------------------------------------
 
     def _tick_loop(self) -> None:
         last_status = 0.0
@@ -416,26 +383,10 @@ class Bridge:
                     self._dispatch(event, relay=True)
             if now.timestamp() >= next_housekeeping:
                 next_housekeeping = now.timestamp() + every
-                self._housekeeping()
+                chores.housekeeping(self.app)
             if now.timestamp() - last_deadlines >= deadline_every:
                 last_deadlines = now.timestamp()
-                self._deadlines()
+                chores.check_deadlines(self)
             if now.timestamp() - last_status >= STATUS_EVERY:
                 last_status = now.timestamp()
-                self._write_status(connected=self.link.connected.is_set())
-
-    def _write_status(self, *, connected: bool) -> None:
-        from gate.services import transaction
-
-        with self.app.app_context():
-            try:
-                with transaction():
-                    row = (db.session.get(BridgeStatus, self.name)
-                           or BridgeStatus(name=self.name, site=self.site))
-                    row.connected, row.updated_at = connected, utcnow()
-                    row.messages, row.dropped = self.link.messages, dict(self.link.dropped)
-                    db.session.add(row)
-            except Exception:  # the status line must never take the bridge down (DB outage)
-                log.warning("could not write bridge status", exc_info=True)
-            finally:
-                db.session.remove()
+                chores.write_status(self, connected=self.link.connected.is_set())

@@ -158,7 +158,7 @@ class OfflineMode:
                 db.session.remove()
         self.replays += 1
         log.warning("database reachable again: spool replayed, deciding online")
-        self.bridge._alert("database_online", "", None)
+        self.bridge.alert("database_online", "", None)
         self._refresh()
         return True
 
@@ -170,7 +170,7 @@ class OfflineMode:
             self.active = True
         log.warning("database unreachable (%s): deciding plates from the offline cache",
                     type(exc).__name__)
-        self.bridge._alert("database_offline", "", None)
+        self.bridge.alert("database_offline", "", None)
         self._wake.set()
 
     # --- plate reads -------------------------------------------------------------------
@@ -198,7 +198,7 @@ class OfflineMode:
 
         cfg = self.bridge.app.config
         now = utcnow()
-        at, stale = vehicles._read_time(event, now)
+        at, stale = vehicles.read_time(event, now)
         key = f"{event.site}/{event.device}/{event.event_id}"
         with self._lock:
             if not self.active:
@@ -221,7 +221,7 @@ class OfflineMode:
             metrics.command_sent(cmd)
         elif decision.action == "prompt":
             kind = "blocked_vehicle" if decision.reason == "blocked" else "offline_vehicle"
-            self.bridge._alert(kind, decision.plate or "", event.device)
+            self.bridge.alert(kind, decision.plate or "", event.device)
         log.info("plate read %s on %s/%s decided offline: %s, %s", event.event_id[:64], event.site,
                  event.device, decision.action, decision.reason)
         return True
@@ -245,6 +245,6 @@ class OfflineMode:
                                        "received_at": utcnow().isoformat()})
                     metrics.command_outcome(command_id, outcome)
                     return
-            self.bridge._outcome_recorder(command_id)(outcome, state)
+            self.bridge.outcome_recorder(command_id)(outcome, state)
 
         return record

@@ -78,7 +78,7 @@ def plate(record: dict[str, Any], topics: Topics) -> bool:
         if decision.reason == "repeat":
             return True  # recorded as a device event, as online
         found = tuple(taken["found"]) if taken.get("found") else None
-        session_id = vehicles._sessions(place.site_id, read, decision, at, event_id, found, None)
+        session_id = vehicles.record_stay(place.site_id, read, decision, at, event_id, found, None)
         if cmd is not None:
             _order(cmd, place.gate_id)
         if session_id is not None or cmd is not None:

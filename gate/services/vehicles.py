@@ -72,7 +72,7 @@ def lane_barrier(camera: Device) -> Device | None:
                                                    Device.kind == "barrier")).first()
 
 
-def _read_time(read: PlateRead, now: datetime) -> tuple[datetime, bool]:
+def read_time(read: PlateRead, now: datetime) -> tuple[datetime, bool]:
     """The time to record for a read, and whether it is too old to act on.
 
     A camera clock ahead of ours would make a pass look valid early and sessions end before
@@ -121,7 +121,7 @@ def _decide(site_id: int, read: PlateRead, plate: str | None, at: datetime, stal
     return PlateDecision("prompt", "unknown", plate), None
 
 
-def _sessions(site_id: int, read: PlateRead, decision: PlateDecision, at: datetime, event_id: int,
+def record_stay(site_id: int, read: PlateRead, decision: PlateDecision, at: datetime, event_id: int,
               found, visit) -> int | None:
     """Keep parking sessions in step with a read (inside the decision's transaction)."""
     plate = decision.plate
@@ -155,7 +155,7 @@ def handle_plate(read: PlateRead) -> PlateDecision | None:
         plate = normalize_plate(read.plate)
     except ValueError:
         plate = None
-    at, stale = _read_time(read, utcnow())
+    at, stale = read_time(read, utcnow())
     barrier = place.barrier
     decision, found = _decide(place.site_id, read, plate, at, stale)
     if decision.action == "open" and barrier is None:
@@ -174,7 +174,7 @@ def handle_plate(read: PlateRead) -> PlateDecision | None:
             visit = pass_gate.admit_vehicle(found, device=read.device, at=at)
             if visit is None:  # another read took the last use
                 decision = PlateDecision("prompt", "pass_used_up", plate)
-        session_id = _sessions(place.site_id, read, decision, at, event_id, found, visit)
+        session_id = record_stay(place.site_id, read, decision, at, event_id, found, visit)
         command = None
         if decision.action == "open":
             why = {"resident": "resident vehicle", "visitor_pass": "visitor pass",

@@ -51,7 +51,7 @@ def test_bridge_housekeeping_checks_out_stale_visits(app_config):
     closes visits left open past GATE_VISIT_AUTO_CHECKOUT_HOURS, marked as automatic."""
     from datetime import timedelta
 
-    from device_adapters.bridge import Bridge
+    from device_adapters import chores
     from gate.app import create_app
     from gate.models.types import utcnow
 
@@ -64,7 +64,7 @@ def test_bridge_housekeeping_checks_out_stale_visits(app_config):
         db.session.commit()
         visit_id = visit.id
         db.session.remove()
-    Bridge(app)._housekeeping()  # not started: housekeeping needs only the database
+    chores.housekeeping(app)  # the bridge's hourly chore; needs only the database
     with app.app_context():
         visit = db.session.get(Visit, visit_id)
         assert (visit.state, visit.left_reason) == ("checked_out", "auto")
