@@ -277,7 +277,9 @@ def test_retained_open_is_never_relayed_to_a_vendor_barrier(app, attacker, profi
         bridge.commander.send(order(app, "car-out", "close"), lambda outcome, state: None)
         first = attacker.messages.get(timeout=10)
         assert not is_open(first.topic, first.payload), f"the planted open was relayed: {first.payload!r}"
-        assert bridge.link.dropped.get("retained_command") == 1
+        # Refused at least once: the bridge's session may hand it over twice (redelivered
+        # from the stopped bridge's session, and again as retained on subscribe).
+        assert bridge.link.dropped.get("retained_command", 0) >= 1
     finally:
         bridge.stop()
 
