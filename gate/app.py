@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask, g, request, session
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from gate import db_events, logs
+from gate import db_events, log_redaction, logs
 from gate.config import flask_config, load_settings
 from gate.extensions import babel, csrf, db, limiter, login_manager, migrate
 
@@ -67,6 +67,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     for command in COMMANDS:
         app.cli.add_command(command)
     logs.install(app)  # request ids: g.request_id, the X-Request-Id header, every log line
+    log_redaction.install()  # URL passwords, API keys, ID numbers masked in every log record
     if not app.debug and not app.testing:
         logs.configure(logging.INFO)
     return app

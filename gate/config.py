@@ -8,6 +8,8 @@ from typing import Any
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from gate.log_redaction import hide_password
+
 DEFAULT_SECRET = "dev-only-insecure-secret"
 
 
@@ -132,13 +134,15 @@ def _validate(values: dict[str, Any]) -> None:
     """Check the values that would otherwise fail late and obscurely."""
     url = values.get("GATE_DATABASE_URL")
     if url and "://" not in url:
-        raise ConfigError(f"GATE_DATABASE_URL is not a database URL: {url!r}")
+        # The value is not repeated: it may hold the database password.
+        raise ConfigError("GATE_DATABASE_URL is not a database URL; it must look like "
+                          "postgresql+psycopg://user:password@host/dbname or sqlite:///path")
     mqtt = values.get("GATE_MQTT_URL")
     if mqtt:
         parsed = urlparse(mqtt)
         if parsed.scheme not in {"mqtt", "mqtts"} or not parsed.hostname:
             raise ConfigError(
-                f"GATE_MQTT_URL must look like mqtt://user:pw@host:1883, got {mqtt!r}"
+                f"GATE_MQTT_URL must look like mqtt://user:pw@host:1883, got {hide_password(mqtt)!r}"
             )
     if not 0 <= values["GATE_TRUSTED_PROXIES"] <= 5:
         raise ConfigError("GATE_TRUSTED_PROXIES must be 0 (no proxy) to 5 (proxies in front of the web)")

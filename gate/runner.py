@@ -14,6 +14,7 @@ from werkzeug.serving import run_simple
 
 from gate.commands_webhooks import start_thread
 from gate.extensions import db
+from gate.log_redaction import hide_password
 from gate.models import Device, Site
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ def _print_banner(app: Flask, host: str, port: int, broker_url: str | None) -> N
     click.echo(f"  kiosk (guards)   {url}/kiosk/")
     click.echo(f"  console / portal {url}/login")
     if broker_url:
-        click.echo(f"  embedded MQTT broker {broker_url} with simulated devices")
+        click.echo(f"  embedded MQTT broker {hide_password(broker_url)} with simulated devices")
     site = db.session.scalars(select(Site).where(Site.code == app.config["GATE_SITE"])).first()
     if site is not None and site.is_demo:
         click.echo("Demo logins (demo site only) / 演示账号（仅限演示小区）:")
@@ -116,7 +117,7 @@ def run_simulation(app: Flask, fail_modes: dict[str, str], plates: list[str], ev
     if not url:
         raise click.ClickException("GATE_MQTT_URL is not set; `gate run` simulates with its own broker")
     simulation = _simulation(app, url, fail_modes).start()
-    click.echo(f"Simulating {len(simulation.devices)} devices on {url}; Ctrl+C to stop.")
+    click.echo(f"Simulating {len(simulation.devices)} devices on {hide_password(url)}; Ctrl+C to stop.")
     stop = threading.Event()
 
     def read_plates() -> None:
