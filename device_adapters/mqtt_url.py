@@ -7,6 +7,8 @@ from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
 
+from gate.log_redaction import hide_password
+
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 
 Will = tuple[str, str | bytes, bool]
@@ -15,22 +17,23 @@ Will = tuple[str, str | bytes, bool]
 def connect_args(url: str) -> dict[str, Any]:
     """Split a broker URL into host, port, username, password and tls."""
     parts = urlsplit(url)
+    shown = hide_password(url)  # the errors below end up on the terminal and in the journal
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS:
-        raise ValueError(f"unsupported broker URL scheme in {url!r}: use mqtt:// or mqtts://")
+        raise ValueError(f"unsupported broker URL scheme in {shown!r}: use mqtt:// or mqtts://")
     if not parts.hostname:
-        raise ValueError(f"broker URL {url!r} has no host")
+        raise ValueError(f"broker URL {shown!r} has no host")
     # A path, query or fragment means a typo or a URL meant for something else (websockets).
     if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ValueError(f"broker URL {url!r} must not have a path, query or fragment")
+        raise ValueError(f"broker URL {shown!r} must not have a path, query or fragment")
     try:
         port = parts.port or DEFAULT_PORTS[scheme]
     except ValueError as exc:  # urlsplit raises on a non-numeric or out-of-range port
-        raise ValueError(f"invalid port in broker URL {url!r}") from exc
+        raise ValueError(f"invalid port in broker URL {shown!r}") from exc
     username = unquote(parts.username) if parts.username else None
     password = unquote(parts.password) if parts.password is not None else None
     if password is not None and username is None:
-        raise ValueError(f"broker URL {url!r} has a password but no username")
+        raise ValueError(f"broker URL {shown!r} has a password but no username")
     return {
         "host": parts.hostname,
         "port": port,

@@ -12,6 +12,7 @@ import re
 
 import pytest
 
+from device_adapters.mqtt_url import connect_args
 from gate.app import create_app
 from gate.config import ConfigError
 from tests.support.api import make_key
@@ -79,3 +80,18 @@ def test_setting_errors_do_not_repeat_passwords(app_config, key, value):
         create_app({**app_config, key: value})
     _absent(MQTT_PASSWORD, str(refused.value))
     _absent(DB_PASSWORD, str(refused.value))
+
+
+@pytest.mark.parametrize("url", [
+    f"mqtt://gatehouse-bridge:{MQTT_PASSWORD}@broker:99999",
+    f"mqtt://gatehouse-bridge:{MQTT_PASSWORD}@broker:1883/ws",
+    f"mqtt://:{MQTT_PASSWORD}@broker:1883",
+    f"ws://gatehouse-bridge:{MQTT_PASSWORD}@broker:1883",
+])
+def test_broker_url_errors_do_not_repeat_passwords(url):
+    """Protects the broker's password in a broker URL the settings check lets through but the
+    bridge refuses: its error reaches the terminal ('gate bridge') and the journal."""
+    with pytest.raises(ValueError, match="broker") as refused:
+        connect_args(url)
+    assert "***" in str(refused.value)
+    _absent(MQTT_PASSWORD, str(refused.value))
