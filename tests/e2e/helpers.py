@@ -43,6 +43,7 @@ def quick_login(page: Page, base_url: str, staff_no: str = GUARD[0], pin: str = 
     page.get_by_test_id("pin").fill(pin)
     page.get_by_test_id("login").tap()
     expect(page).to_have_url(START_URL)
+    page.wait_for_load_state()  # the URL changes before the page is there: counting would see 0
 
 
 def start_shift(page: Page) -> None:

@@ -23,6 +23,8 @@ from tests.e2e.helpers import GUARD, HOME_URL, quick_login, start_shift
 from tests.e2e.test_touch_layout import PAGES, open_from_home
 from tests.support import passes, slips
 
+HOME = re.compile(r"/kiosk/$")  # the tiles
+
 VISIT_URL = re.compile(r"/kiosk/visitors/\d+$")
 PROMPT_PLATE = "京A88888"
 # Screens after the touch-layout pages, in walking order.
@@ -93,9 +95,11 @@ def _more(page: Page, app: Flask, base_url: str, seeded: Seeded) -> Iterator[str
     expect(page.get_by_test_id("vehicle-prompt")).to_be_visible(timeout=20_000)
     yield "car-prompt"
     page.get_by_test_id("tile-cars").tap()
+    expect(page).not_to_have_url(HOME)  # left home before the next goto (no interrupted navigation)
     yield "cars-onsite"
     page.goto(f"{kiosk}/")
     page.get_by_test_id("tile-gates").tap()
+    expect(page).not_to_have_url(HOME)
     yield "gates"
 
     page.goto(f"{kiosk}/")
@@ -129,9 +133,11 @@ def _more(page: Page, app: Flask, base_url: str, seeded: Seeded) -> Iterator[str
 
     page.goto(f"{kiosk}/")
     page.get_by_test_id("tile-violations").tap()
+    expect(page).not_to_have_url(HOME)
     yield "violations"
     page.get_by_test_id("record").tap()
     page.get_by_test_id("type-parking").tap()
+    expect(page).to_have_url(re.compile(r"/kiosk/violations/new\?type=parking"))
     yield "violation-new"
     page.goto(f"{kiosk}/violations/{seeded.violation_id}")
     yield "violation-show"
