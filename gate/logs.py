@@ -10,6 +10,8 @@ from typing import TextIO
 
 from flask import Flask, Response, g, has_request_context, request
 
+from gate import log_redaction
+
 HEADER = "X-Request-Id"
 FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 # What a proxy may hand us as an id (nginx's $request_id is 32 hex digits). Anything else —
@@ -51,16 +53,18 @@ def install(app: Flask) -> None:
 
 
 def configure(level: int = logging.INFO, stream: TextIO | None = None) -> logging.Handler | None:
-    """Log to stderr (journald under systemd) with request ids, unless logging is set up already.
+    """Log to stderr (journald under systemd) with request ids and secrets masked, unless set up already.
 
     Like logging.basicConfig: a process whose root logger has handlers (a test runner, an
     embedding program) keeps them. Returns the handler added, if any.
     """
+    log_redaction.install()  # every record, whichever handler writes it (the runner's too)
     root = logging.getLogger()
     if root.handlers:
         return None
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(RequestIdFilter())
+    handler.addFilter(log_redaction.RedactingFilter())  # records made before install()
     handler.setFormatter(logging.Formatter(FORMAT))
     root.addHandler(handler)
     root.setLevel(level)
